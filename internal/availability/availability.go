@@ -1,0 +1,131 @@
+// Package availability builds the PodDisruptionBudgets and
+// HorizontalPodAutoscalers of the stack's workloads, with the same rules for
+// all: a budget never blocks every eviction, and scaling is fast up, slow down.
+package availability
+
+import (
+	"fmt"
+
+	autoscalingv2 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/autoscaling/v2"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"llm-platform/internal/config"
+	"llm-platform/internal/labels"
+)
+
+// NeedsBudget reports whether a workload gets a PodDisruptionBudget: only one
+// that can run more than one replica. At one replica any budget either blocks
+// every drain or protects nothing, so config validation warns instead.
+func NeedsBudget(replicas int, a config.Autoscaling) bool {
+	return config.MaxReplicas(replicas, a) > 1
+}
+
+// BudgetArgs describes a workload's PodDisruptionBudget.
+type BudgetArgs struct {
+	// Metadata of the budget (name, namespace, labels).
+	Metadata *metav1.ObjectMetaArgs
+	// Workload whose selector the budget uses.
+	Workload labels.Workload
+	// Disruption is the validated configuration.
+	Disruption config.Disruption
+}
+
+// NewBudget creates a policy/v1 PodDisruptionBudget. Unhealthy pods may always
+// be evicted (AlwaysAllow): a pod that is not Ready serves nothing, and
+// protecting it would let one crash-looping pod block a node drain.
+func NewBudget(ctx *pulumi.Context, name string, args BudgetArgs, opts ...pulumi.ResourceOption) (*policyv1.PodDisruptionBudget, error) {
+	n, percent, err := config.ParseIntOrPercent(args.Disruption.MaxUnavailable)
+	if err != nil {
+		return nil, fmt.Errorf("disruption budget %q: %w", name, err)
+	}
+	var maxUnavailable pulumi.Input = pulumi.Int(n)
+	if percent {
+		maxUnavailable = pulumi.String(string(args.Disruption.MaxUnavailable))
+	}
+	return policyv1.NewPodDisruptionBudget(ctx, name, &policyv1.PodDisruptionBudgetArgs{
+		Metadata: args.Metadata,
+		Spec: &policyv1.PodDisruptionBudgetSpecArgs{
+			MaxUnavailable:             maxUnavailable,
+			Selector:                   &metav1.LabelSelectorArgs{MatchLabels: args.Workload.SelectorInput()},
+			UnhealthyPodEvictionPolicy: pulumi.String("AlwaysAllow"),
+		},
+	}, opts...)
+}
+
+// AutoscalerArgs describes a Deployment's HorizontalPodAutoscaler.
+type AutoscalerArgs struct {
+	// Metadata of the autoscaler (name, namespace, labels).
+	Metadata *metav1.ObjectMetaArgs
+	// Deployment is the name of the Deployment it scales.
+	Deployment pulumi.StringInput
+	// Autoscaling is the validated configuration (Enabled is true).
+	Autoscaling config.Autoscaling
+}
+
+// NewAutoscaler creates an autoscaling/v2 HPA that scales up at once (doubling
+// or adding two pods a minute, whichever is more) and down one pod every two
+// minutes after the stabilization window: a GPU replica is slow to come back,
+// so removing one is the step to be careful with.
+func NewAutoscaler(ctx *pulumi.Context, name string, args AutoscalerArgs, opts ...pulumi.ResourceOption) (*autoscalingv2.HorizontalPodAutoscaler, error) {
+	a := args.Autoscaling
+	var metric autoscalingv2.MetricSpecArgs
+	switch a.Metric {
+	case config.MetricPods:
+		metric = autoscalingv2.MetricSpecArgs{
+			Type: pulumi.String("Pods"),
+			Pods: &autoscalingv2.PodsMetricSourceArgs{
+				Metric: &autoscalingv2.MetricIdentifierArgs{Name: pulumi.String(a.MetricName)},
+				Target: &autoscalingv2.MetricTargetArgs{Type: pulumi.String("AverageValue"), AverageValue: pulumi.String(string(a.TargetAverageValue))},
+			},
+		}
+	case config.MetricCPU:
+		metric = autoscalingv2.MetricSpecArgs{
+			Type: pulumi.String("Resource"),
+			Resource: &autoscalingv2.ResourceMetricSourceArgs{
+				Name:   pulumi.String("cpu"),
+				Target: &autoscalingv2.MetricTargetArgs{Type: pulumi.String("Utilization"), AverageUtilization: pulumi.Int(a.TargetCPUUtilization)},
+			},
+		}
+	default:
+		return nil, fmt.Errorf("autoscaler %q: unknown metric %q", name, a.Metric)
+	}
+	return autoscalingv2.NewHorizontalPodAutoscaler(ctx, name, &autoscalingv2.HorizontalPodAutoscalerArgs{
+		Metadata: args.Metadata,
+		Spec: &autoscalingv2.HorizontalPodAutoscalerSpecArgs{
+			ScaleTargetRef: &autoscalingv2.CrossVersionObjectReferenceArgs{
+				ApiVersion: pulumi.String("apps/v1"), Kind: pulumi.String("Deployment"), Name: args.Deployment,
+			},
+			MinReplicas: pulumi.Int(a.MinReplicas),
+			MaxReplicas: pulumi.Int(a.MaxReplicas),
+			Metrics:     autoscalingv2.MetricSpecArray{metric},
+			Behavior: &autoscalingv2.HorizontalPodAutoscalerBehaviorArgs{
+				ScaleUp: &autoscalingv2.HPAScalingRulesArgs{
+					StabilizationWindowSeconds: pulumi.Int(a.ScaleUpStabilizationSeconds),
+					SelectPolicy:               pulumi.String("Max"),
+					Policies: autoscalingv2.HPAScalingPolicyArray{
+						autoscalingv2.HPAScalingPolicyArgs{Type: pulumi.String("Percent"), Value: pulumi.Int(100), PeriodSeconds: pulumi.Int(60)},
+						autoscalingv2.HPAScalingPolicyArgs{Type: pulumi.String("Pods"), Value: pulumi.Int(2), PeriodSeconds: pulumi.Int(60)},
+					},
+				},
+				ScaleDown: &autoscalingv2.HPAScalingRulesArgs{
+					StabilizationWindowSeconds: pulumi.Int(a.ScaleDownStabilizationSeconds),
+					SelectPolicy:               pulumi.String("Min"),
+					Policies: autoscalingv2.HPAScalingPolicyArray{
+						autoscalingv2.HPAScalingPolicyArgs{Type: pulumi.String("Pods"), Value: pulumi.Int(1), PeriodSeconds: pulumi.Int(120)},
+					},
+				},
+			},
+		},
+	}, opts...)
+}
+
+// Replicas is the Deployment's spec.replicas: nil when an HPA owns the count,
+// so that `pulumi up` never resets what the autoscaler chose.
+func Replicas(replicas int, a config.Autoscaling) pulumi.IntPtrInput {
+	if a.Enabled {
+		return nil
+	}
+	return pulumi.IntPtr(replicas)
+}

@@ -1,0 +1,189 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Quantity is a Kubernetes quantity such as "500m", "16Gi" or 4. Stack files may
+// write it as a string or a number.
+type Quantity string
+
+// IntOrPercent is a count ("1") or a percentage ("25%"). Stack files may write
+// the count as a number.
+type IntOrPercent string
+
+// defaulter is implemented by list elements whose fields have defaults: a new
+// element starts from them before the stack file's values are laid over it.
+type defaulter interface{ setDefaults() }
+
+// decoder lays JSON values over typed structs, collecting one FieldError per
+// problem (wrong type, unknown key) with the full key path, instead of stopping
+// at the first as encoding/json does.
+type decoder struct {
+	errs []error
+}
+
+// decodeJSON parses text as JSON and decodes it into dst (a pointer), reporting
+// problems under key.
+func (d *decoder) decodeJSON(key, text string, dst any) {
+	dec := json.NewDecoder(bytes.NewReader([]byte(text)))
+	dec.UseNumber()
+	var raw any
+	if err := dec.Decode(&raw); err != nil {
+		d.fail(key, text, "is not valid JSON or YAML: "+err.Error(), "")
+		return
+	}
+	d.decode(key, raw, reflect.ValueOf(dst).Elem())
+}
+
+func (d *decoder) fail(key string, value any, rule, example string) {
+	d.errs = append(d.errs, &FieldError{Key: key, Value: value, Rule: rule, Example: example})
+}
+
+func (d *decoder) decode(key string, raw any, dst reflect.Value) {
+	if raw == nil {
+		return // an explicit null keeps the default
+	}
+	switch dst.Type() {
+	case reflect.TypeFor[Quantity]():
+		switch v := raw.(type) {
+		case string:
+			dst.SetString(v)
+		case json.Number:
+			dst.SetString(v.String())
+		default:
+			d.fail(key, raw, "must be a quantity such as \"500m\" or \"16Gi\"", "")
+		}
+		return
+	case reflect.TypeFor[IntOrPercent]():
+		switch v := raw.(type) {
+		case string:
+			dst.SetString(v)
+		case json.Number:
+			dst.SetString(v.String())
+		default:
+			d.fail(key, raw, "must be a count or a percentage", "1 or \"25%\"")
+		}
+		return
+	}
+
+	switch dst.Kind() {
+	case reflect.String:
+		s, ok := raw.(string)
+		if !ok {
+			d.fail(key, raw, "must be a string", "")
+			return
+		}
+		dst.SetString(s)
+	case reflect.Bool:
+		b, ok := raw.(bool)
+		if !ok {
+			d.fail(key, raw, "must be true or false", "")
+			return
+		}
+		dst.SetBool(b)
+	case reflect.Int:
+		n, ok := raw.(json.Number)
+		if !ok {
+			d.fail(key, raw, "must be a whole number", "")
+			return
+		}
+		i, err := strconv.ParseInt(n.String(), 10, 32)
+		if err != nil {
+			d.fail(key, raw, "must be a whole number", "")
+			return
+		}
+		dst.SetInt(i)
+	case reflect.Slice:
+		items, ok := raw.([]any)
+		if !ok {
+			d.fail(key, raw, "must be a list", "")
+			return
+		}
+		out := reflect.MakeSlice(dst.Type(), len(items), len(items))
+		for i, item := range items {
+			el := out.Index(i)
+			if def, ok := el.Addr().Interface().(defaulter); ok {
+				def.setDefaults()
+			}
+			d.decode(fmt.Sprintf("%s[%d]", key, i), item, el)
+		}
+		dst.Set(out)
+	case reflect.Map:
+		m, ok := raw.(map[string]any)
+		if !ok {
+			d.fail(key, raw, "must be a map of strings", "")
+			return
+		}
+		out := reflect.MakeMapWithSize(dst.Type(), len(m))
+		for k, v := range m {
+			el := reflect.New(dst.Type().Elem()).Elem()
+			d.decode(key+"."+quoteKey(k), v, el)
+			out.SetMapIndex(reflect.ValueOf(k), el)
+		}
+		dst.Set(out)
+	case reflect.Struct:
+		m, ok := raw.(map[string]any)
+		if !ok {
+			d.fail(key, raw, "must be an object", "")
+			return
+		}
+		fields := jsonFields(dst.Type())
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			idx, known := fields[k]
+			if !known {
+				d.fail(joinKey(key, k), k, "unknown key; valid keys are "+strings.Join(sortedKeys(fields), ", "), "")
+				continue
+			}
+			d.decode(joinKey(key, k), m[k], dst.Field(idx))
+		}
+	default:
+		panic(fmt.Sprintf("config: no decoder for %s", dst.Type())) // a programming error, not an input error
+	}
+}
+
+func jsonFields(t reflect.Type) map[string]int {
+	fields := make(map[string]int, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			fields[name] = i
+		}
+	}
+	return fields
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func joinKey(parent, child string) string {
+	if parent == "" {
+		return child
+	}
+	return parent + "." + child
+}
+
+// quoteKey writes a map key so that a key with dots stays readable in a path.
+func quoteKey(k string) string {
+	if strings.ContainsAny(k, ". ") {
+		return strconv.Quote(k)
+	}
+	return k
+}

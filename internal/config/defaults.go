@@ -1,0 +1,116 @@
+package config
+
+// Defaults returns the configuration a stack file's values are laid over.
+// Defaults that depend on another value (a limit equal to its request) are
+// applied after decoding, by applyDerivedDefaults.
+func Defaults() Config {
+	return Config{
+		Namespace: Namespace{
+			LimitRange: LimitRange{
+				DefaultRequest: ResourceList{CPU: "100m", Memory: "128Mi", EphemeralStorage: "256Mi"},
+				Default:        ResourceList{CPU: "1", Memory: "1Gi", EphemeralStorage: "1Gi"},
+			},
+			Network: Network{
+				DNS: DNS{Namespace: "kube-system", PodLabels: map[string]string{"k8s-app": "kube-dns"}},
+			},
+		},
+		GPUPool: GPUPool{
+			TaintKey:     "nvidia.com/gpu",
+			TaintEffect:  "NoSchedule",
+			ResourceName: "nvidia.com/gpu",
+		},
+		Pipeline: Pipeline{
+			MountPath: "/data",
+			// Ingestion and transformation pods run at once, on any node.
+			Storage: Storage{AccessMode: "ReadWriteMany"},
+			Ingestion: Ingestion{
+				BackoffLimit:            3,
+				ActiveDeadlineSeconds:   86400,
+				TTLSecondsAfterFinished: 86400,
+				Completions:             1,
+				Parallelism:             1,
+			},
+			Transformation: Transformation{
+				Replicas:      1,
+				Port:          8080,
+				LivenessPath:  "/healthz",
+				ReadinessPath: "/readyz",
+				Autoscaling:   defaultAutoscaling(),
+				Disruption:    Disruption{MaxUnavailable: "1"},
+			},
+		},
+		Checkpoint: Checkpoint{
+			Replicas:   1,
+			Port:       8080,
+			MountPath:  "/checkpoints",
+			Storage:    Storage{AccessMode: "ReadWriteOnce"},
+			Disruption: Disruption{MaxUnavailable: "1"},
+		},
+		Cron: Cron{
+			TimeZone:                   "Etc/UTC",
+			StartingDeadlineSeconds:    300,
+			SuccessfulJobsHistoryLimit: 3,
+			FailedJobsHistoryLimit:     3,
+			BackoffLimit:               2,
+			ActiveDeadlineSeconds:      21600,
+			TTLSecondsAfterFinished:    86400,
+		},
+	}
+}
+
+func defaultAutoscaling() Autoscaling {
+	return Autoscaling{
+		MinReplicas:                   1,
+		Metric:                        MetricCPU,
+		TargetCPUUtilization:          70,
+		ScaleUpStabilizationSeconds:   0,
+		ScaleDownStabilizationSeconds: 300,
+	}
+}
+
+// setDefaults gives a new model in serving.models its defaults.
+func (m *Model) setDefaults() {
+	*m = Model{
+		GPUs:                   1,
+		Replicas:               1,
+		Port:                   8000,
+		MetricsPath:            "/metrics",
+		ReadinessPath:          "/v1/models",
+		LivenessPath:           "/health",
+		LivenessPeriodSeconds:  10,
+		ModelLoadBudgetSeconds: 600,
+		ImagePullBudgetSeconds: 300,
+		ShmSize:                "1Gi",
+		ModelCache:             ModelCache{Size: "50Gi", AccessMode: "ReadWriteOnce", MountPath: "/models"},
+		Autoscaling:            defaultAutoscaling(),
+		Disruption:             Disruption{MaxUnavailable: "1"},
+		Drain:                  Drain{PreStopSleepSeconds: 10, DrainSeconds: 60},
+		TopologySpread:         TopologySpread{Zone: SpreadScheduleAnyway, Host: SpreadScheduleAnyway},
+	}
+}
+
+// applyDerivedDefaults fills the defaults that depend on other values.
+func applyDerivedDefaults(c *Config) {
+	for i := range c.Serving.Models {
+		m := &c.Serving.Models[i]
+		if m.MetricsPort == 0 {
+			m.MetricsPort = m.Port
+		}
+		defaultLimits(&m.Resources)
+	}
+	defaultLimits(&c.Pipeline.Ingestion.Resources)
+	defaultLimits(&c.Pipeline.Transformation.Resources)
+	defaultLimits(&c.Checkpoint.Resources)
+}
+
+func defaultLimits(r *Resources) {
+	if r.Limits.CPU == "" {
+		r.Limits.CPU = r.Requests.CPU
+	}
+	if r.Limits.Memory == "" {
+		r.Limits.Memory = r.Requests.Memory
+	}
+	if r.Limits.EphemeralStorage == "" {
+		r.Limits.EphemeralStorage = r.Requests.EphemeralStorage
+	}
+}

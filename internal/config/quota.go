@@ -1,0 +1,76 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"llm-platform/internal/names"
+)
+
+// Demand is what the whole stack asks of its namespace at its autoscaling
+// maximum, during a rollout, with the ingestion Job and a scheduled run active.
+type Demand struct {
+	CPU, Memory, MemoryLimits, Storage resource.Quantity
+	GPUs, Pods                         int
+	// Parts says where the GPUs go, for messages.
+	GPUParts []string
+}
+
+// StackDemand sums the demand of a valid configuration.
+func StackDemand(cfg *Config) Demand {
+	var d Demand
+	add := func(pods int, r Resources) {
+		for range pods {
+			d.CPU.Add(resource.MustParse(string(r.Requests.CPU)))
+			d.Memory.Add(resource.MustParse(string(r.Requests.Memory)))
+			d.MemoryLimits.Add(resource.MustParse(string(r.Limits.Memory)))
+		}
+		d.Pods += pods
+	}
+	surge := 0
+	if cfg.GPUPool.SpareCapacity {
+		surge = 1
+	}
+	for _, m := range cfg.Serving.Models {
+		pods := MaxReplicas(m.Replicas, m.Autoscaling) + surge
+		add(pods, m.Resources)
+		d.GPUs += pods * m.GPUs
+		d.GPUParts = append(d.GPUParts, fmt.Sprintf("%s: %d pods x %d", names.Inference(m.Name), pods, m.GPUs))
+		d.Storage.Add(resource.MustParse(string(m.ModelCache.Size)))
+	}
+	t := cfg.Pipeline.Transformation
+	add(MaxReplicas(t.Replicas, t.Autoscaling)+1, t.Resources) // its rollout surges by one
+	add(cfg.Pipeline.Ingestion.Parallelism, cfg.Pipeline.Ingestion.Resources)
+	add(1, cfg.Pipeline.Ingestion.Resources) // a scheduled run (Forbid: at most one)
+	add(cfg.Checkpoint.Replicas, cfg.Checkpoint.Resources)
+	d.Storage.Add(resource.MustParse(string(cfg.Pipeline.Storage.Size)))
+	for range cfg.Checkpoint.Replicas {
+		d.Storage.Add(resource.MustParse(string(cfg.Checkpoint.Storage.Size)))
+	}
+	return d
+}
+
+// quotaFits reports each quota the stack would run into: a rollout or a
+// scale-up that the quota refuses fails late and confusingly, so refuse it now.
+func (c *checker) quotaFits(cfg *Config) {
+	d := StackDemand(cfg)
+	q := cfg.Namespace.Quota
+	const why = "the stack needs %s at its autoscaling maximum during a rollout"
+	if d.GPUs > q.GPUs {
+		c.fail("namespace.quota.gpus", q.GPUs, fmt.Sprintf(why+" (%s)", fmt.Sprint(d.GPUs), strings.Join(d.GPUParts, ", ")), fmt.Sprint(d.GPUs))
+	}
+	if d.Pods > q.Pods {
+		c.fail("namespace.quota.pods", q.Pods, fmt.Sprintf(why, fmt.Sprint(d.Pods)), fmt.Sprint(d.Pods))
+	}
+	check := func(key string, have Quantity, need resource.Quantity, what string) {
+		if h := resource.MustParse(string(have)); h.Cmp(need) < 0 {
+			c.fail(key, have, fmt.Sprintf(why, what+" "+need.String()), fmt.Sprintf("%q", need.String()))
+		}
+	}
+	check("namespace.quota.cpu", q.CPU, d.CPU, "cpu requests of")
+	check("namespace.quota.memory", q.Memory, d.Memory, "memory requests of")
+	check("namespace.quota.memory", q.Memory, d.MemoryLimits, "memory limits of")
+	check("namespace.quota.storage", q.Storage, d.Storage, "claims of")
+}

@@ -1,0 +1,379 @@
+// Package config reads the stack configuration once, at the edge of the program,
+// into typed structs: defaults first, then one validation pass that reports
+// every problem at once. Components never read configuration themselves.
+package config
+
+// Project is the Pulumi project name; every key lives under it.
+const Project = "llm-platform"
+
+// Environments the stack knows. Production rules (pinned images) apply to "prod".
+const (
+	EnvDev     = "dev"
+	EnvStaging = "staging"
+	EnvProd    = "prod"
+)
+
+// Config is the whole stack configuration after defaults and validation.
+type Config struct {
+	// Environment is dev, staging or prod (key `environment`, required).
+	Environment string `json:"environment"`
+	// Namespace is the platform namespace and its guards (key `namespace`).
+	Namespace Namespace `json:"namespace"`
+	// GPUPool describes the node pool inference pods run on (key `gpuPool`).
+	GPUPool GPUPool `json:"gpuPool"`
+	// Serving holds the models to serve (key `serving`).
+	Serving Serving `json:"serving"`
+	// Pipeline holds the ingestion and transformation stages (key `pipeline`).
+	Pipeline Pipeline `json:"pipeline"`
+	// Checkpoint is the checkpoint store (key `checkpoint`).
+	Checkpoint Checkpoint `json:"checkpoint"`
+	// Cron schedules pipeline runs (key `cron`).
+	Cron Cron `json:"cron"`
+	// Secrets says which optional secrets the stack was given; their values stay
+	// Pulumi secrets and are read by main, never stored here.
+	Secrets SecretsPresent `json:"-"`
+}
+
+// SecretsPresent records which optional secret keys are set.
+type SecretsPresent struct {
+	// ModelRegistryToken is true when `modelRegistryToken` is set.
+	ModelRegistryToken bool
+	// RegistryCredentials is true when `registryCredentials` is set.
+	RegistryCredentials bool
+}
+
+// Namespace configures the platform namespace and what guards it.
+type Namespace struct {
+	// Name of the namespace (DNS-1123 label, required).
+	Name string `json:"name"`
+	// Quota is the namespace's ResourceQuota (required).
+	Quota Quota `json:"quota"`
+	// LimitRange gives containers that set nothing a request and a limit.
+	LimitRange LimitRange `json:"limitRange"`
+	// Network lists the traffic the default-deny policy lets through.
+	Network Network `json:"network"`
+}
+
+// Quota is the namespace's hard ResourceQuota. Validation checks that the whole
+// stack, at its autoscaling maximum and during a rollout, fits inside it.
+type Quota struct {
+	// CPU caps requests.cpu, for example "64".
+	CPU Quantity `json:"cpu"`
+	// Memory caps requests.memory and limits.memory, for example "512Gi".
+	Memory Quantity `json:"memory"`
+	// GPUs caps requests of the GPU pool's resource (nvidia.com/gpu by default).
+	GPUs int `json:"gpus"`
+	// Pods caps the number of pods.
+	Pods int `json:"pods"`
+	// Storage caps requests.storage over all claims, for example "2Ti".
+	Storage Quantity `json:"storage"`
+}
+
+// LimitRange holds the defaults a container that sets nothing receives.
+type LimitRange struct {
+	// DefaultRequest is the request given to containers without one (default 100m, 128Mi, 256Mi).
+	DefaultRequest ResourceList `json:"defaultRequest"`
+	// Default is the limit given to containers without one (default 1, 1Gi, 1Gi).
+	Default ResourceList `json:"default"`
+}
+
+// Network lists the allows on top of the namespace's default deny.
+type Network struct {
+	// InferenceClients may reach the inference port.
+	InferenceClients PeerSelector `json:"inferenceClients"`
+	// MetricsScrapers are namespaces whose pods may reach metrics ports (for example "monitoring").
+	MetricsScrapers []string `json:"metricsScrapers"`
+	// Egress lists the CIDRs and ports pods may reach: data sources, the model registry.
+	Egress []EgressRule `json:"egress"`
+	// DNS says where cluster DNS runs (default namespace kube-system, pods k8s-app=kube-dns).
+	DNS DNS `json:"dns"`
+}
+
+// PeerSelector names the pods allowed in: by namespace, by pod labels, or both.
+type PeerSelector struct {
+	// Namespaces whose pods may connect (matched on kubernetes.io/metadata.name).
+	Namespaces []string `json:"namespaces"`
+	// PodLabels selects pods in the platform namespace that may connect.
+	PodLabels map[string]string `json:"podLabels"`
+}
+
+// EgressRule allows traffic to a CIDR on the given TCP ports.
+type EgressRule struct {
+	// CIDR is the destination range, for example "10.20.0.0/16".
+	CIDR string `json:"cidr"`
+	// Ports are TCP ports (at least one).
+	Ports []int `json:"ports"`
+	// Description says what lives there; it becomes an annotation.
+	Description string `json:"description"`
+}
+
+// DNS locates the cluster DNS pods for the DNS egress allow.
+type DNS struct {
+	// Namespace of the DNS pods (default kube-system).
+	Namespace string `json:"namespace"`
+	// PodLabels of the DNS pods (default k8s-app: kube-dns).
+	PodLabels map[string]string `json:"podLabels"`
+}
+
+// GPUPool describes the GPU node pool; every field of placement comes from here
+// so that GKE, EKS, AKS and Karpenter pools all fit.
+type GPUPool struct {
+	// NodeLabelKey selects the pool's nodes (required), for example
+	// "cloud.google.com/gke-accelerator" or "karpenter.k8s.aws/instance-gpu-name".
+	NodeLabelKey string `json:"nodeLabelKey"`
+	// NodeLabelValue is the label's value on the pool's nodes (required).
+	NodeLabelValue string `json:"nodeLabelValue"`
+	// TaintKey is the key of the taint that keeps other pods off the pool (default nvidia.com/gpu).
+	TaintKey string `json:"taintKey"`
+	// TaintEffect is the taint's effect: NoSchedule (default), PreferNoSchedule or NoExecute.
+	TaintEffect string `json:"taintEffect"`
+	// ResourceName is the extended resource GPUs are requested as (default nvidia.com/gpu).
+	ResourceName string `json:"resourceName"`
+	// GPUsPerNode is how many GPUs one node of the pool has (required).
+	GPUsPerNode int `json:"gpusPerNode"`
+	// SpareCapacity says the pool keeps room for one more inference pod during a
+	// rollout. With it rollouts surge (maxSurge 1, maxUnavailable 0); without it
+	// they replace in place (maxSurge 0, maxUnavailable 1). Default false.
+	SpareCapacity bool `json:"spareCapacity"`
+}
+
+// Serving lists the models to serve; one model is the common case.
+type Serving struct {
+	// Models each get a Deployment, Service, PDB and HPA (at least one).
+	Models []Model `json:"models"`
+}
+
+// Model is one served model.
+type Model struct {
+	// Name of the model; objects are named inference-<name> (DNS-1035 label, required).
+	Name string `json:"name"`
+	// Image of the model server (required); prod requires a pinned tag or digest.
+	Image string `json:"image"`
+	// Args passed to the server.
+	Args []string `json:"args"`
+	// GPUs per replica (default 1); requests equal limits.
+	GPUs int `json:"gpus"`
+	// Replicas when autoscaling is off (default 1).
+	Replicas int `json:"replicas"`
+	// Port serves inference (default 8000).
+	Port int `json:"port"`
+	// MetricsPort serves Prometheus metrics (default 8000: same as Port, as vLLM does).
+	MetricsPort int `json:"metricsPort"`
+	// MetricsPath is scraped for metrics (default /metrics).
+	MetricsPath string `json:"metricsPath"`
+	// ReadinessPath answers only once the model can serve (default /v1/models).
+	ReadinessPath string `json:"readinessPath"`
+	// LivenessPath is a cheap health check, also used by the startup probe (default /health).
+	LivenessPath string `json:"livenessPath"`
+	// LivenessPeriodSeconds is the liveness probe's period (default 10).
+	LivenessPeriodSeconds int `json:"livenessPeriodSeconds"`
+	// ModelLoadBudgetSeconds is how long the model may take to load before the
+	// startup probe gives up (default 600). It also sets progressDeadlineSeconds
+	// and the Pulumi customTimeouts.
+	ModelLoadBudgetSeconds int `json:"modelLoadBudgetSeconds"`
+	// ImagePullBudgetSeconds is how long pulling the image may take (default 300);
+	// it adds to the rollout deadline, not to the startup probe.
+	ImagePullBudgetSeconds int `json:"imagePullBudgetSeconds"`
+	// Resources are the container's cpu, memory and ephemeral-storage.
+	Resources Resources `json:"resources"`
+	// ShmSize sizes /dev/shm, a memory-backed emptyDir (default 1Gi); it counts
+	// against the memory limit.
+	ShmSize Quantity `json:"shmSize"`
+	// ModelCache is the claim model weights are cached on, kept on destroy.
+	ModelCache ModelCache `json:"modelCache"`
+	// Autoscaling configures the HPA.
+	Autoscaling Autoscaling `json:"autoscaling"`
+	// Disruption configures the PodDisruptionBudget.
+	Disruption Disruption `json:"disruption"`
+	// Drain configures graceful shutdown.
+	Drain Drain `json:"drain"`
+	// TopologySpread configures spreading across zones and hosts.
+	TopologySpread TopologySpread `json:"topologySpread"`
+}
+
+// ModelCache is a model's cache claim.
+type ModelCache struct {
+	// Size of the claim (default 50Gi).
+	Size Quantity `json:"size"`
+	// StorageClass of the claim (default: the cluster's default class).
+	StorageClass string `json:"storageClass"`
+	// AccessMode is ReadWriteOnce (default), ReadWriteMany or ReadOnlyMany; more
+	// than one replica needs a Many mode.
+	AccessMode string `json:"accessMode"`
+	// MountPath in the container (default /models).
+	MountPath string `json:"mountPath"`
+}
+
+// Autoscaling configures an autoscaling/v2 HPA.
+type Autoscaling struct {
+	// Enabled turns the HPA on; the Deployment then leaves replicas to it (default false).
+	Enabled bool `json:"enabled"`
+	// MinReplicas (default: the workload's replicas).
+	MinReplicas int `json:"minReplicas"`
+	// MaxReplicas (required when enabled).
+	MaxReplicas int `json:"maxReplicas"`
+	// Metric is "cpu" (default) or "pods" (a per-pod custom metric such as queue depth).
+	Metric string `json:"metric"`
+	// MetricName of the Pods metric, for example "vllm_num_requests_waiting".
+	MetricName string `json:"metricName"`
+	// TargetAverageValue of the Pods metric per pod, for example "5".
+	TargetAverageValue Quantity `json:"targetAverageValue"`
+	// TargetCPUUtilization in percent of the request for the cpu metric (default 70).
+	TargetCPUUtilization int `json:"targetCPUUtilization"`
+	// ScaleUpStabilizationSeconds (default 0: scale up at once).
+	ScaleUpStabilizationSeconds int `json:"scaleUpStabilizationSeconds"`
+	// ScaleDownStabilizationSeconds (default 300: scale down slowly).
+	ScaleDownStabilizationSeconds int `json:"scaleDownStabilizationSeconds"`
+}
+
+// Disruption configures a policy/v1 PodDisruptionBudget.
+type Disruption struct {
+	// MaxUnavailable is a count ("1", default) or a percentage ("25%"); never 0.
+	MaxUnavailable IntOrPercent `json:"maxUnavailable"`
+}
+
+// Drain configures graceful shutdown: terminationGracePeriodSeconds is
+// PreStopSleepSeconds + DrainSeconds.
+type Drain struct {
+	// PreStopSleepSeconds keeps the pod serving while endpoints stop routing to it (default 10).
+	PreStopSleepSeconds int `json:"preStopSleepSeconds"`
+	// DrainSeconds lets in-flight requests finish after SIGTERM (default 60).
+	DrainSeconds int `json:"drainSeconds"`
+}
+
+// TopologySpread says what to do when pods cannot be spread evenly:
+// "ScheduleAnyway" (default), "DoNotSchedule" or "None" (no constraint).
+type TopologySpread struct {
+	// Zone spreads across topology.kubernetes.io/zone.
+	Zone string `json:"zone"`
+	// Host spreads across kubernetes.io/hostname.
+	Host string `json:"host"`
+}
+
+// Resources are a container's requests and limits. A limit left out equals its request.
+type Resources struct {
+	// Requests (cpu, memory, ephemeralStorage; all required).
+	Requests ResourceList `json:"requests"`
+	// Limits (default: equal to requests).
+	Limits ResourceList `json:"limits"`
+}
+
+// ResourceList is cpu, memory and ephemeral storage.
+type ResourceList struct {
+	// CPU, for example "500m" or 4.
+	CPU Quantity `json:"cpu"`
+	// Memory, for example "16Gi".
+	Memory Quantity `json:"memory"`
+	// EphemeralStorage, for example "10Gi".
+	EphemeralStorage Quantity `json:"ephemeralStorage"`
+}
+
+// Pipeline holds the data stages and the storage they share.
+type Pipeline struct {
+	// Storage is the shared claim for intermediate data, kept on destroy.
+	Storage Storage `json:"storage"`
+	// MountPath of the shared claim in every stage (default /data).
+	MountPath string `json:"mountPath"`
+	// Ingestion is the ingestion Job; the CronJob runs the same container.
+	Ingestion Ingestion `json:"ingestion"`
+	// Transformation is the transformation Deployment.
+	Transformation Transformation `json:"transformation"`
+}
+
+// Storage is a claim's class, size and access mode.
+type Storage struct {
+	// Size of the claim (required).
+	Size Quantity `json:"size"`
+	// StorageClass (default: the cluster's default class).
+	StorageClass string `json:"storageClass"`
+	// AccessMode: ReadWriteOnce, ReadWriteMany or ReadOnlyMany (default depends on the use).
+	AccessMode string `json:"accessMode"`
+}
+
+// Ingestion configures the ingestion Job.
+type Ingestion struct {
+	// Image of the ingestion program (required).
+	Image string `json:"image"`
+	// Args passed to it.
+	Args []string `json:"args"`
+	// Resources of its container.
+	Resources Resources `json:"resources"`
+	// BackoffLimit is how many failed pods are retried (default 3).
+	BackoffLimit int `json:"backoffLimit"`
+	// ActiveDeadlineSeconds bounds the whole Job (default 86400).
+	ActiveDeadlineSeconds int `json:"activeDeadlineSeconds"`
+	// TTLSecondsAfterFinished deletes the finished Job (default 86400).
+	TTLSecondsAfterFinished int `json:"ttlSecondsAfterFinished"`
+	// FailFastExitCodes fail the Job at once, without retries (for example bad input: 2).
+	FailFastExitCodes []int `json:"failFastExitCodes"`
+	// Indexed runs sharded ingestion: each pod gets JOB_COMPLETION_INDEX (default false).
+	Indexed bool `json:"indexed"`
+	// Completions is the number of shards (default 1).
+	Completions int `json:"completions"`
+	// Parallelism is how many shards run at once (default 1).
+	Parallelism int `json:"parallelism"`
+}
+
+// Transformation configures the transformation Deployment.
+type Transformation struct {
+	// Image of the transformation service (required).
+	Image string `json:"image"`
+	// Args passed to it.
+	Args []string `json:"args"`
+	// Replicas when autoscaling is off (default 1).
+	Replicas int `json:"replicas"`
+	// Resources of its container.
+	Resources Resources `json:"resources"`
+	// Port it listens on (default 8080).
+	Port int `json:"port"`
+	// LivenessPath (default /healthz).
+	LivenessPath string `json:"livenessPath"`
+	// ReadinessPath (default /readyz).
+	ReadinessPath string `json:"readinessPath"`
+	// Autoscaling configures its HPA (cpu metric).
+	Autoscaling Autoscaling `json:"autoscaling"`
+	// Disruption configures its PDB.
+	Disruption Disruption `json:"disruption"`
+}
+
+// Checkpoint configures the checkpoint StatefulSet.
+type Checkpoint struct {
+	// Image of the checkpoint store (required).
+	Image string `json:"image"`
+	// Args passed to it.
+	Args []string `json:"args"`
+	// Replicas (default 1).
+	Replicas int `json:"replicas"`
+	// Resources of its container.
+	Resources Resources `json:"resources"`
+	// Port it listens on (default 8080).
+	Port int `json:"port"`
+	// MountPath of the checkpoint volume (default /checkpoints).
+	MountPath string `json:"mountPath"`
+	// Storage of each replica's claim (access mode default ReadWriteOnce).
+	Storage Storage `json:"storage"`
+	// Disruption configures its PDB.
+	Disruption Disruption `json:"disruption"`
+}
+
+// Cron configures the CronJob that runs the pipeline's ingestion on a schedule.
+type Cron struct {
+	// Schedule in cron syntax, 5 fields or a descriptor such as @daily (required).
+	Schedule string `json:"schedule"`
+	// TimeZone of the schedule, an IANA name (default Etc/UTC).
+	TimeZone string `json:"timeZone"`
+	// Suspend stops scheduling (default false).
+	Suspend bool `json:"suspend"`
+	// StartingDeadlineSeconds is how late a missed run may still start (default 300).
+	StartingDeadlineSeconds int `json:"startingDeadlineSeconds"`
+	// SuccessfulJobsHistoryLimit (default 3).
+	SuccessfulJobsHistoryLimit int `json:"successfulJobsHistoryLimit"`
+	// FailedJobsHistoryLimit (default 3).
+	FailedJobsHistoryLimit int `json:"failedJobsHistoryLimit"`
+	// BackoffLimit of each run (default 2).
+	BackoffLimit int `json:"backoffLimit"`
+	// ActiveDeadlineSeconds of each run (default 21600).
+	ActiveDeadlineSeconds int `json:"activeDeadlineSeconds"`
+	// TTLSecondsAfterFinished of each run (default 86400).
+	TTLSecondsAfterFinished int `json:"ttlSecondsAfterFinished"`
+}

@@ -1,0 +1,514 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // time zones validate the same on every machine
+
+	"github.com/robfig/cron/v3"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"llm-platform/internal/names"
+)
+
+// Values with a fixed set of choices.
+const (
+	MetricCPU  = "cpu"
+	MetricPods = "pods"
+
+	SpreadScheduleAnyway = "ScheduleAnyway"
+	SpreadDoNotSchedule  = "DoNotSchedule"
+	SpreadNone           = "None"
+
+	AccessReadWriteOnce = "ReadWriteOnce"
+	AccessReadWriteMany = "ReadWriteMany"
+	AccessReadOnlyMany  = "ReadOnlyMany"
+)
+
+// checker collects every problem and warning of one validation pass.
+type checker struct {
+	errs     []error
+	warnings []string
+}
+
+func (c *checker) fail(key string, value any, rule, example string) {
+	c.errs = append(c.errs, &FieldError{Key: key, Value: value, Rule: rule, Example: example})
+}
+
+func (c *checker) warn(format string, args ...any) {
+	c.warnings = append(c.warnings, fmt.Sprintf(format, args...))
+}
+
+func validate(cfg *Config) (warnings []string, errs []error) {
+	c := &checker{}
+	prod := cfg.Environment == EnvProd
+	switch cfg.Environment {
+	case EnvDev, EnvStaging, EnvProd:
+	default:
+		c.fail("environment", cfg.Environment, "must be one of dev, staging, prod", `"dev"`)
+	}
+	c.namespace("namespace", cfg.Namespace)
+	c.gpuPool("gpuPool", cfg.GPUPool)
+	c.serving("serving", cfg.Serving, cfg.GPUPool, prod)
+	c.pipeline("pipeline", cfg.Pipeline, prod)
+	c.checkpoint("checkpoint", cfg.Checkpoint, prod)
+	c.cron("cron", cfg.Cron)
+	if len(c.errs) == 0 {
+		// Only a stack whose parts are each valid can be summed against its quota.
+		c.quotaFits(cfg)
+	}
+	return c.warnings, c.errs
+}
+
+func (c *checker) namespace(key string, ns Namespace) {
+	c.dns1123Label(key+".name", ns.Name)
+	c.positiveQuantity(key+".quota.cpu", ns.Quota.CPU, `"64"`)
+	c.positiveQuantity(key+".quota.memory", ns.Quota.Memory, `"512Gi"`)
+	c.positiveQuantity(key+".quota.storage", ns.Quota.Storage, `"2Ti"`)
+	c.atLeast(key+".quota.gpus", ns.Quota.GPUs, 0)
+	c.atLeast(key+".quota.pods", ns.Quota.Pods, 1)
+	c.resourceList(key+".limitRange.defaultRequest", ns.LimitRange.DefaultRequest)
+	c.resourceList(key+".limitRange.default", ns.LimitRange.Default)
+	c.notAbove(key+".limitRange.defaultRequest", ns.LimitRange.DefaultRequest, ns.LimitRange.Default, "limitRange.default")
+
+	nw := ns.Network
+	for i, n := range nw.InferenceClients.Namespaces {
+		c.dns1123Label(fmt.Sprintf("%s.network.inferenceClients.namespaces[%d]", key, i), n)
+	}
+	c.labels(key+".network.inferenceClients.podLabels", nw.InferenceClients.PodLabels)
+	if len(nw.InferenceClients.Namespaces) == 0 && len(nw.InferenceClients.PodLabels) == 0 {
+		c.warn("%s:%s.network.inferenceClients is empty: nothing may call the inference port; add namespaces or podLabels", Project, key)
+	}
+	for i, n := range nw.MetricsScrapers {
+		c.dns1123Label(fmt.Sprintf("%s.network.metricsScrapers[%d]", key, i), n)
+	}
+	for i, rule := range nw.Egress {
+		k := fmt.Sprintf("%s.network.egress[%d]", key, i)
+		if _, _, err := net.ParseCIDR(rule.CIDR); err != nil {
+			c.fail(k+".cidr", rule.CIDR, "must be a CIDR", `"10.20.0.0/16"`)
+		}
+		if len(rule.Ports) == 0 {
+			c.fail(k+".ports", rule.Ports, "must list at least one port", "[443]")
+		}
+		for j, p := range rule.Ports {
+			c.port(fmt.Sprintf("%s.ports[%d]", k, j), p)
+		}
+	}
+	c.dns1123Label(key+".network.dns.namespace", nw.DNS.Namespace)
+	if len(nw.DNS.PodLabels) == 0 {
+		c.fail(key+".network.dns.podLabels", nw.DNS.PodLabels, "must select the DNS pods", `{"k8s-app": "kube-dns"}`)
+	}
+	c.labels(key+".network.dns.podLabels", nw.DNS.PodLabels)
+}
+
+func (c *checker) gpuPool(key string, p GPUPool) {
+	c.qualifiedName(key+".nodeLabelKey", p.NodeLabelKey, `"cloud.google.com/gke-accelerator"`)
+	if p.NodeLabelValue == "" {
+		c.fail(key+".nodeLabelValue", p.NodeLabelValue, "required: the value of nodeLabelKey on the pool's nodes", `"nvidia-l4"`)
+	} else if errs := validation.IsValidLabelValue(p.NodeLabelValue); len(errs) > 0 {
+		c.fail(key+".nodeLabelValue", p.NodeLabelValue, "must be a label value: "+strings.Join(errs, "; "), `"nvidia-l4"`)
+	}
+	c.qualifiedName(key+".taintKey", p.TaintKey, `"nvidia.com/gpu"`)
+	switch p.TaintEffect {
+	case "NoSchedule", "PreferNoSchedule", "NoExecute":
+	default:
+		c.fail(key+".taintEffect", p.TaintEffect, "must be one of NoSchedule, PreferNoSchedule, NoExecute", `"NoSchedule"`)
+	}
+	if !strings.Contains(p.ResourceName, "/") {
+		c.fail(key+".resourceName", p.ResourceName, "must be an extended resource name with a domain", `"nvidia.com/gpu"`)
+	} else {
+		c.qualifiedName(key+".resourceName", p.ResourceName, `"nvidia.com/gpu"`)
+	}
+	c.atLeast(key+".gpusPerNode", p.GPUsPerNode, 1)
+}
+
+func (c *checker) serving(key string, s Serving, pool GPUPool, prod bool) {
+	if len(s.Models) == 0 {
+		c.fail(key+".models", s.Models, "must list at least one model", `[{"name": "llama", "image": "vllm/vllm-openai:v0.6.3"}]`)
+	}
+	seen := map[string]int{}
+	for i, m := range s.Models {
+		k := fmt.Sprintf("%s.models[%d]", key, i)
+		if j, dup := seen[m.Name]; dup && m.Name != "" {
+			c.fail(k+".name", m.Name, fmt.Sprintf("must be unique; models[%d] has it too", j), "")
+		}
+		seen[m.Name] = i
+		c.model(k, m, pool, prod)
+	}
+}
+
+func (c *checker) model(key string, m Model, pool GPUPool, prod bool) {
+	if m.Name == "" {
+		c.fail(key+".name", m.Name, "required", `"llama-3-8b"`)
+	} else if errs := validation.IsDNS1035Label(m.Name); len(errs) > 0 || len(m.Name) > names.MaxModelNameLength {
+		c.fail(key+".name", m.Name, fmt.Sprintf("must be a DNS-1035 label of at most %d characters (lower case letters, digits and '-', starting with a letter)", names.MaxModelNameLength), `"llama-3-8b"`)
+	}
+	c.image(key+".image", m.Image, prod)
+	c.atLeast(key+".gpus", m.GPUs, 1)
+	if m.GPUs > pool.GPUsPerNode && pool.GPUsPerNode >= 1 {
+		c.fail(key+".gpus", m.GPUs, fmt.Sprintf("must be at most gpuPool.gpusPerNode (%d): a replica cannot span nodes", pool.GPUsPerNode), strconv.Itoa(pool.GPUsPerNode))
+	}
+	c.atLeast(key+".replicas", m.Replicas, 1)
+	c.port(key+".port", m.Port)
+	c.port(key+".metricsPort", m.MetricsPort)
+	c.httpPath(key+".metricsPath", m.MetricsPath)
+	c.httpPath(key+".readinessPath", m.ReadinessPath)
+	c.httpPath(key+".livenessPath", m.LivenessPath)
+	c.atLeast(key+".livenessPeriodSeconds", m.LivenessPeriodSeconds, 1)
+	if m.ModelLoadBudgetSeconds < m.LivenessPeriodSeconds {
+		c.fail(key+".modelLoadBudgetSeconds", m.ModelLoadBudgetSeconds,
+			fmt.Sprintf("must be at least one liveness period (livenessPeriodSeconds = %d): the startup probe needs one try", m.LivenessPeriodSeconds), "600")
+	}
+	c.atLeast(key+".imagePullBudgetSeconds", m.ImagePullBudgetSeconds, 0)
+	c.resources(key+".resources", m.Resources)
+	if shm, ok := c.positiveQuantity(key+".shmSize", m.ShmSize, `"8Gi"`); ok {
+		if limit, err := resource.ParseQuantity(string(m.Resources.Limits.Memory)); err == nil && shm.Cmp(limit) >= 0 {
+			c.fail(key+".shmSize", m.ShmSize, fmt.Sprintf("must be less than the memory limit (%s): /dev/shm is memory and counts against it", m.Resources.Limits.Memory), "")
+		}
+	}
+	c.positiveQuantity(key+".modelCache.size", m.ModelCache.Size, `"100Gi"`)
+	c.accessMode(key+".modelCache.accessMode", m.ModelCache.AccessMode)
+	c.absolutePath(key+".modelCache.mountPath", m.ModelCache.MountPath)
+	if MaxReplicas(m.Replicas, m.Autoscaling) > 1 && m.ModelCache.AccessMode == AccessReadWriteOnce {
+		c.fail(key+".modelCache.accessMode", m.ModelCache.AccessMode,
+			"must be ReadWriteMany or ReadOnlyMany when the model runs more than one replica: replicas are spread over nodes and a ReadWriteOnce claim attaches to one", `"ReadWriteMany"`)
+	}
+	c.autoscaling(key+".autoscaling", m.Autoscaling, true)
+	c.disruption(key+".disruption", m.Disruption, m.Replicas, m.Autoscaling, names.Inference(m.Name))
+	c.atLeast(key+".drain.preStopSleepSeconds", m.Drain.PreStopSleepSeconds, 0)
+	c.atLeast(key+".drain.drainSeconds", m.Drain.DrainSeconds, 1)
+	c.spread(key+".topologySpread.zone", m.TopologySpread.Zone)
+	c.spread(key+".topologySpread.host", m.TopologySpread.Host)
+}
+
+func (c *checker) pipeline(key string, p Pipeline, prod bool) {
+	c.storage(key+".storage", p.Storage)
+	if p.Storage.AccessMode == AccessReadWriteOnce {
+		msg := "the shared claim is ReadWriteOnce: ingestion and transformation pods can only use it together when they land on the same node"
+		if prod {
+			c.fail(key+".storage.accessMode", p.Storage.AccessMode, msg, `"ReadWriteMany"`)
+		} else {
+			c.warn("%s:%s.storage.accessMode: %s (fine on a one-node dev cluster)", Project, key, msg)
+		}
+	}
+	if p.Storage.AccessMode == AccessReadOnlyMany {
+		c.fail(key+".storage.accessMode", p.Storage.AccessMode, "must be writable: ingestion writes to the shared claim", `"ReadWriteMany"`)
+	}
+	c.absolutePath(key+".mountPath", p.MountPath)
+
+	in := p.Ingestion
+	k := key + ".ingestion"
+	c.image(k+".image", in.Image, prod)
+	c.resources(k+".resources", in.Resources)
+	c.atLeast(k+".backoffLimit", in.BackoffLimit, 0)
+	c.atLeast(k+".activeDeadlineSeconds", in.ActiveDeadlineSeconds, 1)
+	c.atLeast(k+".ttlSecondsAfterFinished", in.TTLSecondsAfterFinished, 0)
+	c.exitCodes(k+".failFastExitCodes", in.FailFastExitCodes)
+	c.atLeast(k+".completions", in.Completions, 1)
+	c.atLeast(k+".parallelism", in.Parallelism, 1)
+	if in.Parallelism > in.Completions && in.Completions >= 1 {
+		c.fail(k+".parallelism", in.Parallelism, fmt.Sprintf("must be at most completions (%d): extra pods would have no shard", in.Completions), strconv.Itoa(in.Completions))
+	}
+
+	t := p.Transformation
+	k = key + ".transformation"
+	c.image(k+".image", t.Image, prod)
+	c.atLeast(k+".replicas", t.Replicas, 1)
+	c.resources(k+".resources", t.Resources)
+	c.port(k+".port", t.Port)
+	c.httpPath(k+".livenessPath", t.LivenessPath)
+	c.httpPath(k+".readinessPath", t.ReadinessPath)
+	c.autoscaling(k+".autoscaling", t.Autoscaling, false)
+	c.disruption(k+".disruption", t.Disruption, t.Replicas, t.Autoscaling, names.Transformation)
+}
+
+func (c *checker) checkpoint(key string, cp Checkpoint, prod bool) {
+	c.image(key+".image", cp.Image, prod)
+	c.atLeast(key+".replicas", cp.Replicas, 1)
+	c.resources(key+".resources", cp.Resources)
+	c.port(key+".port", cp.Port)
+	c.absolutePath(key+".mountPath", cp.MountPath)
+	c.storage(key+".storage", cp.Storage)
+	c.disruption(key+".disruption", cp.Disruption, cp.Replicas, Autoscaling{}, names.Checkpoint)
+}
+
+// cronParser accepts what the CronJob controller accepts: five fields or a
+// descriptor such as @daily.
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+func (c *checker) cron(key string, cr Cron) {
+	switch {
+	case cr.Schedule == "":
+		c.fail(key+".schedule", cr.Schedule, "required: a cron schedule", `"0 2 * * *"`)
+	case strings.Contains(cr.Schedule, "TZ="):
+		c.fail(key+".schedule", cr.Schedule, "must not set a time zone inside the schedule; use cron.timeZone", `"0 2 * * *"`)
+	default:
+		if _, err := cronParser.Parse(cr.Schedule); err != nil {
+			c.fail(key+".schedule", cr.Schedule, "must be a cron schedule of five fields or a descriptor such as @daily: "+err.Error(), `"0 2 * * *"`)
+		}
+	}
+	if cr.TimeZone == "" || cr.TimeZone == "Local" {
+		c.fail(key+".timeZone", cr.TimeZone, "must be an IANA time zone name", `"Europe/Berlin"`)
+	} else if _, err := time.LoadLocation(cr.TimeZone); err != nil {
+		c.fail(key+".timeZone", cr.TimeZone, "must be an IANA time zone name", `"Europe/Berlin"`)
+	}
+	// The CronJob controller checks schedules every 10 seconds; a shorter
+	// deadline can miss every run.
+	c.atLeast(key+".startingDeadlineSeconds", cr.StartingDeadlineSeconds, 10)
+	c.atLeast(key+".successfulJobsHistoryLimit", cr.SuccessfulJobsHistoryLimit, 0)
+	c.atLeast(key+".failedJobsHistoryLimit", cr.FailedJobsHistoryLimit, 0)
+	c.atLeast(key+".backoffLimit", cr.BackoffLimit, 0)
+	c.atLeast(key+".activeDeadlineSeconds", cr.ActiveDeadlineSeconds, 1)
+	c.atLeast(key+".ttlSecondsAfterFinished", cr.TTLSecondsAfterFinished, 0)
+}
+
+func (c *checker) autoscaling(key string, a Autoscaling, podsMetricAllowed bool) {
+	if !a.Enabled {
+		return
+	}
+	c.atLeast(key+".minReplicas", a.MinReplicas, 1)
+	if a.MaxReplicas < a.MinReplicas {
+		c.fail(key+".maxReplicas", a.MaxReplicas, fmt.Sprintf("must be at least minReplicas (%d)", a.MinReplicas), strconv.Itoa(max(a.MinReplicas, 1)+1))
+	}
+	switch a.Metric {
+	case MetricCPU:
+		if a.TargetCPUUtilization < 1 || a.TargetCPUUtilization > 100 {
+			c.fail(key+".targetCPUUtilization", a.TargetCPUUtilization, "must be a percentage from 1 to 100", "70")
+		}
+	case MetricPods:
+		if !podsMetricAllowed {
+			c.fail(key+".metric", a.Metric, "must be cpu here", `"cpu"`)
+			break
+		}
+		if a.MetricName == "" {
+			c.fail(key+".metricName", a.MetricName, "required with metric pods: the per-pod metric to scale on", `"vllm_num_requests_waiting"`)
+		}
+		c.positiveQuantity(key+".targetAverageValue", a.TargetAverageValue, `"5"`)
+	default:
+		c.fail(key+".metric", a.Metric, "must be cpu or pods", `"pods"`)
+	}
+	c.atLeast(key+".scaleUpStabilizationSeconds", a.ScaleUpStabilizationSeconds, 0)
+	c.atMost(key+".scaleUpStabilizationSeconds", a.ScaleUpStabilizationSeconds, 3600)
+	c.atLeast(key+".scaleDownStabilizationSeconds", a.ScaleDownStabilizationSeconds, 0)
+	c.atMost(key+".scaleDownStabilizationSeconds", a.ScaleDownStabilizationSeconds, 3600)
+}
+
+// disruption rejects budgets that would block every eviction and warns where
+// no budget can help.
+func (c *checker) disruption(key string, d Disruption, replicas int, a Autoscaling, object string) {
+	k := key + ".maxUnavailable"
+	count, percent, err := ParseIntOrPercent(d.MaxUnavailable)
+	switch {
+	case err != nil:
+		c.fail(k, d.MaxUnavailable, "must be a count or a percentage", `1 or "25%"`)
+		return
+	case percent && (count < 1 || count > 100):
+		c.fail(k, d.MaxUnavailable, "must be a percentage from 1% to 100%: 0% would block every eviction, so no node could ever be drained", `"25%"`)
+		return
+	case !percent && count < 1:
+		c.fail(k, d.MaxUnavailable, "must be at least 1: 0 would block every eviction, so no node could ever be drained", "1")
+		return
+	}
+	if MaxReplicas(replicas, a) == 1 {
+		c.warn("%s runs one replica: no PodDisruptionBudget is created, and a node drain takes it down until it is rescheduled", object)
+	}
+}
+
+// MaxReplicas is the most replicas a workload runs: the HPA's maximum when it
+// scales, else its fixed count.
+func MaxReplicas(replicas int, a Autoscaling) int {
+	if a.Enabled {
+		return a.MaxReplicas
+	}
+	return replicas
+}
+
+// ParseIntOrPercent reads "3" as (3, false) and "25%" as (25, true).
+func ParseIntOrPercent(v IntOrPercent) (n int, percent bool, err error) {
+	s := string(v)
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		n, err = strconv.Atoi(p)
+		return n, true, err
+	}
+	n, err = strconv.Atoi(s)
+	return n, false, err
+}
+
+func (c *checker) storage(key string, s Storage) {
+	c.positiveQuantity(key+".size", s.Size, `"100Gi"`)
+	if s.StorageClass != "" {
+		c.dns1123Subdomain(key+".storageClass", s.StorageClass)
+	}
+	c.accessMode(key+".accessMode", s.AccessMode)
+}
+
+func (c *checker) accessMode(key, mode string) {
+	switch mode {
+	case AccessReadWriteOnce, AccessReadWriteMany, AccessReadOnlyMany:
+	default:
+		c.fail(key, mode, "must be ReadWriteOnce, ReadWriteMany or ReadOnlyMany", `"ReadWriteMany"`)
+	}
+}
+
+func (c *checker) spread(key, v string) {
+	switch v {
+	case SpreadScheduleAnyway, SpreadDoNotSchedule, SpreadNone:
+	default:
+		c.fail(key, v, "must be ScheduleAnyway, DoNotSchedule or None", `"ScheduleAnyway"`)
+	}
+}
+
+func (c *checker) resources(key string, r Resources) {
+	c.resourceList(key+".requests", r.Requests)
+	c.resourceList(key+".limits", r.Limits)
+	c.notAbove(key+".requests", r.Requests, r.Limits, "limits")
+}
+
+func (c *checker) resourceList(key string, l ResourceList) {
+	c.positiveQuantity(key+".cpu", l.CPU, `"500m"`)
+	c.positiveQuantity(key+".memory", l.Memory, `"2Gi"`)
+	c.positiveQuantity(key+".ephemeralStorage", l.EphemeralStorage, `"1Gi"`)
+}
+
+// notAbove reports each request greater than its limit.
+func (c *checker) notAbove(key string, req, lim ResourceList, limitName string) {
+	pairs := []struct {
+		name     string
+		req, lim Quantity
+	}{{"cpu", req.CPU, lim.CPU}, {"memory", req.Memory, lim.Memory}, {"ephemeralStorage", req.EphemeralStorage, lim.EphemeralStorage}}
+	for _, p := range pairs {
+		rq, err1 := resource.ParseQuantity(string(p.req))
+		lq, err2 := resource.ParseQuantity(string(p.lim))
+		if err1 == nil && err2 == nil && rq.Cmp(lq) > 0 {
+			c.fail(key+"."+p.name, p.req, fmt.Sprintf("must not exceed %s.%s (%s)", limitName, p.name, p.lim), string(p.lim))
+		}
+	}
+}
+
+func (c *checker) positiveQuantity(key string, q Quantity, example string) (resource.Quantity, bool) {
+	if q == "" {
+		c.fail(key, q, "required: a quantity", example)
+		return resource.Quantity{}, false
+	}
+	v, err := resource.ParseQuantity(string(q))
+	if err != nil {
+		c.fail(key, q, "must be a Kubernetes quantity", example)
+		return resource.Quantity{}, false
+	}
+	if v.Sign() <= 0 {
+		c.fail(key, q, "must be greater than zero", example)
+		return resource.Quantity{}, false
+	}
+	return v, true
+}
+
+func (c *checker) image(key, ref string, prod bool) {
+	if ref == "" {
+		c.fail(key, ref, "required: an image reference", `"registry.example.com/team/server:v1.2.3"`)
+		return
+	}
+	img, err := ParseImage(ref)
+	if err != nil {
+		c.fail(key, ref, "must be an image reference: "+err.Error(), `"registry.example.com/team/server:v1.2.3"`)
+		return
+	}
+	if !prod {
+		return
+	}
+	switch {
+	case img.Digest == "" && img.Tag == "":
+		c.fail(key, ref, "prod requires a pinned tag or digest; an untagged image means :latest", ref+":v1.2.3")
+	case img.Digest == "" && img.Tag == "latest":
+		c.fail(key, ref, "prod must not use :latest; pin a version or a digest", strings.TrimSuffix(ref, "latest")+"v1.2.3")
+	}
+}
+
+func (c *checker) exitCodes(key string, codes []int) {
+	if len(codes) > 255 {
+		c.fail(key, len(codes), "must list at most 255 exit codes", "[2]")
+	}
+	seen := map[int]bool{}
+	for i, code := range codes {
+		k := fmt.Sprintf("%s[%d]", key, i)
+		if code < 1 || code > 255 {
+			c.fail(k, code, "must be an exit code from 1 to 255 (0 means success)", "2")
+		}
+		if seen[code] {
+			c.fail(k, code, "must not repeat", "")
+		}
+		seen[code] = true
+	}
+}
+
+func (c *checker) atLeast(key string, v, min int) {
+	if v < min {
+		c.fail(key, v, fmt.Sprintf("must be at least %d", min), strconv.Itoa(min))
+	}
+}
+
+func (c *checker) atMost(key string, v, max int) {
+	if v > max {
+		c.fail(key, v, fmt.Sprintf("must be at most %d", max), strconv.Itoa(max))
+	}
+}
+
+func (c *checker) port(key string, p int) {
+	if p < 1 || p > 65535 {
+		c.fail(key, p, "must be a port from 1 to 65535", "8000")
+	}
+}
+
+func (c *checker) httpPath(key, p string) {
+	if !strings.HasPrefix(p, "/") {
+		c.fail(key, p, "must be an HTTP path starting with /", `"/health"`)
+	}
+}
+
+func (c *checker) absolutePath(key, p string) {
+	if !path.IsAbs(p) || path.Clean(p) != p {
+		c.fail(key, p, "must be a clean absolute path", `"/data"`)
+		return
+	}
+	for _, reserved := range []string{"/", "/tmp", "/dev/shm", "/dev", "/proc", "/sys"} {
+		if p == reserved {
+			c.fail(key, p, "must not be a path the platform or the kernel uses ("+reserved+")", `"/data"`)
+		}
+	}
+}
+
+func (c *checker) dns1123Label(key, v string) {
+	if errs := validation.IsDNS1123Label(v); len(errs) > 0 {
+		c.fail(key, v, "must be a DNS-1123 label: "+strings.Join(errs, "; "), `"llm-platform"`)
+	}
+}
+
+func (c *checker) dns1123Subdomain(key, v string) {
+	if errs := validation.IsDNS1123Subdomain(v); len(errs) > 0 {
+		c.fail(key, v, "must be a DNS-1123 subdomain: "+strings.Join(errs, "; "), `"premium-rwo"`)
+	}
+}
+
+func (c *checker) qualifiedName(key, v, example string) {
+	if errs := validation.IsQualifiedName(v); len(errs) > 0 {
+		c.fail(key, v, "must be a label key: "+strings.Join(errs, "; "), example)
+	}
+}
+
+func (c *checker) labels(key string, m map[string]string) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		v := m[k]
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			c.fail(key, k, "must use label keys: "+strings.Join(errs, "; "), `"app.kubernetes.io/name"`)
+		}
+		if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+			c.fail(key+"."+quoteKey(k), v, "must be a label value: "+strings.Join(errs, "; "), `"gateway"`)
+		}
+	}
+}

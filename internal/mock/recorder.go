@@ -1,0 +1,164 @@
+// Package mock runs the stack program under Pulumi's mock engine and records
+// every resource it registers: its type, name, options and inputs. The inputs
+// of a Kubernetes resource are exactly the object the provider would send, so
+// tests assert on them and the offline render writes them out.
+package mock
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// SecretPlaceholder replaces every secret value in what Objects returns.
+const SecretPlaceholder = "<secret: set with pulumi config set --secret>"
+
+// Resource is one registered resource.
+type Resource struct {
+	// Type is the Pulumi type token, for example "kubernetes:apps/v1:Deployment".
+	Type string
+	// Name is the Pulumi logical name.
+	Name string
+	// Custom is false for component resources.
+	Custom bool
+	// Parent is the parent's URN.
+	Parent string
+	// Inputs as registered.
+	Inputs resource.PropertyMap
+	// Options the engine would act on.
+	RetainOnDelete, DeleteBeforeReplace bool
+	// CustomTimeouts as Go duration strings; empty when unset.
+	CreateTimeout, UpdateTimeout, DeleteTimeout string
+	// DependsOn lists the URNs of explicit dependencies.
+	DependsOn []string
+}
+
+// Recorder is a pulumi.MockResourceMonitor that records what it is given.
+type Recorder struct {
+	mu        sync.Mutex
+	resources map[string]Resource // by type::name
+}
+
+// NewRecorder returns an empty recorder.
+func NewRecorder() *Recorder { return &Recorder{resources: map[string]Resource{}} }
+
+// NewResource records the resource and returns its inputs as its state, as a
+// real provider would after a successful create.
+func (r *Recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	rec := Resource{Type: args.TypeToken, Name: args.Name, Custom: args.Custom, Inputs: args.Inputs}
+	if rpc := args.RegisterRPC; rpc != nil {
+		rec.Parent = rpc.GetParent()
+		rec.RetainOnDelete = rpc.GetRetainOnDelete()
+		rec.DeleteBeforeReplace = rpc.GetDeleteBeforeReplace()
+		rec.DependsOn = rpc.GetDependencies()
+		if t := rpc.GetCustomTimeouts(); t != nil {
+			rec.CreateTimeout, rec.UpdateTimeout, rec.DeleteTimeout = t.GetCreate(), t.GetUpdate(), t.GetDelete()
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.resources[args.TypeToken+"::"+args.Name] = rec
+	return args.Name + "-id", args.Inputs, nil
+}
+
+// Call answers provider functions; the stack calls none.
+func (r *Recorder) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	return nil, fmt.Errorf("mock: unexpected call to %s", args.Token)
+}
+
+// Resources returns every recorded resource, sorted by type and name.
+func (r *Recorder) Resources() []Resource {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Resource, 0, len(r.resources))
+	for _, res := range r.resources {
+		out = append(out, res)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Type != out[j].Type {
+			return out[i].Type < out[j].Type
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// Object is a Kubernetes object as the provider would send it, with the
+// Pulumi resource that declared it.
+type Object struct {
+	Resource Resource
+	// Fields is the object: apiVersion, kind, metadata, spec...
+	Fields map[string]any
+}
+
+// Kind returns the object's kind.
+func (o Object) Kind() string { s, _ := o.Fields["kind"].(string); return s }
+
+// Name returns metadata.name.
+func (o Object) Name() string { return o.meta("name") }
+
+// Namespace returns metadata.namespace.
+func (o Object) Namespace() string { return o.meta("namespace") }
+
+func (o Object) meta(key string) string {
+	m, _ := o.Fields["metadata"].(map[string]any)
+	s, _ := m[key].(string)
+	return s
+}
+
+// Decode fills out (a pointer to a k8s.io/api type) from the object, refusing
+// fields the type does not have: a misspelled field fails here, not silently
+// on the cluster.
+func (o Object) Decode(out any) error {
+	b, err := json.Marshal(o.Fields)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(out); err != nil {
+		return fmt.Errorf("%s %s: %w", o.Kind(), o.Name(), err)
+	}
+	return nil
+}
+
+// Objects returns every Kubernetes object, secrets replaced by SecretPlaceholder.
+func (r *Recorder) Objects() []Object {
+	var out []Object
+	for _, res := range r.Resources() {
+		if !res.Custom || !strings.HasPrefix(res.Type, "kubernetes:") {
+			continue
+		}
+		fields := res.Inputs.MapRepl(nil, func(v resource.PropertyValue) (any, bool) {
+			switch {
+			case v.IsSecret(), v.IsOutput() && v.OutputValue().Secret:
+				return SecretPlaceholder, true
+			case v.IsComputed(), v.IsOutput() && !v.OutputValue().Known:
+				return "<unknown until apply>", true
+			}
+			return nil, false
+		})
+		out = append(out, Object{Resource: res, Fields: fields})
+	}
+	return out
+}
+
+// Run runs body under the mock engine with the given project configuration
+// ("llm-platform:serving" -> JSON text) and returns what it registered, and
+// the program's error.
+func Run(body pulumi.RunFunc, stack string, config map[string]string, secretKeys []string) (*Recorder, error) {
+	rec := NewRecorder()
+	err := pulumi.RunErr(body,
+		pulumi.WithMocks("llm-platform", stack, rec),
+		func(info *pulumi.RunInfo) {
+			info.Config = config
+			info.ConfigSecretKeys = secretKeys
+		},
+	)
+	return rec, err
+}

@@ -1,0 +1,159 @@
+// Package stack composes the whole LLM platform from its components. It is the
+// body of the Pulumi program: main runs it under the Pulumi engine, tests and
+// the offline render run it under mocks.
+package stack
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"llm-platform/checkpoint"
+	"llm-platform/cron"
+	"llm-platform/internal/config"
+	"llm-platform/internal/names"
+	"llm-platform/internal/podspec"
+	"llm-platform/pipeline"
+	"llm-platform/platform"
+	"llm-platform/serving"
+)
+
+// Stack is what the program built.
+type Stack struct {
+	Platform   *platform.Platform
+	Pipeline   *pipeline.Pipeline
+	Models     []*serving.Inference
+	Checkpoint *checkpoint.Store
+	Schedule   *cron.Schedule
+}
+
+// Program loads the configuration, builds the stack and exports its outputs.
+// On a configuration error it registers no resource at all.
+func Program(ctx *pulumi.Context) error {
+	res, secrets, err := config.FromPulumi(ctx)
+	if err != nil {
+		return fmt.Errorf("invalid configuration of stack %q:\n%w", ctx.Stack(), err)
+	}
+	for _, w := range res.Warnings {
+		if err := ctx.Log.Warn(w, nil); err != nil {
+			return err
+		}
+	}
+	s, err := Build(ctx, res.Config, secrets)
+	if err != nil {
+		return err
+	}
+	Export(ctx, s)
+	return nil
+}
+
+// Build creates every component from a validated configuration.
+func Build(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets) (*Stack, error) {
+	if cfg.Environment == "" {
+		return nil, errors.New("stack: configuration was not loaded")
+	}
+	workloads := []string{names.Ingestion, names.Transformation, names.Checkpoint, names.Cron}
+	var inferencePorts, metricsPorts []int
+	for _, m := range cfg.Serving.Models {
+		workloads = append(workloads, names.Inference(m.Name))
+		inferencePorts = append(inferencePorts, m.Port)
+		metricsPorts = append(metricsPorts, m.MetricsPort)
+	}
+	plat, err := platform.New(ctx, "platform", platform.Args{
+		Namespace:           cfg.Namespace,
+		GPUResourceName:     cfg.GPUPool.ResourceName,
+		Workloads:           workloads,
+		InferencePorts:      inferencePorts,
+		MetricsPorts:        metricsPorts,
+		InternalPorts:       []int{cfg.Pipeline.Transformation.Port, cfg.Checkpoint.Port},
+		ModelRegistryToken:  secrets.ModelRegistryToken,
+		RegistryCredentials: secrets.RegistryCredentials,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Every component waits for the guards: its pods must meet quota, limits
+	// and network policy from the first moment.
+	after := pulumi.DependsOn([]pulumi.Resource{plat})
+	shared := func(workload string, priority pulumi.StringInput) podspec.Shared {
+		return podspec.Shared{
+			Namespace:       plat.Namespace,
+			Security:        podspec.DefaultSecurity(),
+			ImagePullSecret: plat.ImagePullSecret,
+			PriorityClass:   priority,
+			ServiceAccount:  plat.ServiceAccounts[workload],
+		}
+	}
+	s := &Stack{Platform: plat}
+
+	s.Pipeline, err = pipeline.New(ctx, "pipeline", pipeline.Args{
+		Pipeline:                 cfg.Pipeline,
+		Ingestion:                shared(names.Ingestion, plat.PriorityBatch),
+		Transformation:           shared(names.Transformation, plat.PriorityBatch),
+		ModelRegistryTokenSecret: plat.ModelRegistryTokenSecret,
+	}, after)
+	if err != nil {
+		return nil, err
+	}
+
+	for _, m := range cfg.Serving.Models {
+		inf, err := serving.New(ctx, names.Inference(m.Name), serving.Args{
+			Model:                    m,
+			GPUPool:                  cfg.GPUPool,
+			Shared:                   shared(names.Inference(m.Name), plat.PriorityServing),
+			ModelRegistryTokenSecret: plat.ModelRegistryTokenSecret,
+		}, after)
+		if err != nil {
+			return nil, err
+		}
+		s.Models = append(s.Models, inf)
+	}
+
+	s.Checkpoint, err = checkpoint.New(ctx, "checkpoint", checkpoint.Args{
+		Checkpoint: cfg.Checkpoint,
+		Shared:     shared(names.Checkpoint, plat.PriorityServing),
+	}, after)
+	if err != nil {
+		return nil, err
+	}
+
+	scheduled := pipeline.IngestionWorkload(names.Cron)
+	s.Schedule, err = cron.New(ctx, "schedule", cron.Args{
+		Cron:      cfg.Cron,
+		Namespace: plat.Namespace,
+		Workload:  scheduled,
+		PodTemplate: pipeline.IngestionPodTemplate(pipeline.IngestionPodArgs{
+			Ingestion:                cfg.Pipeline.Ingestion,
+			MountPath:                cfg.Pipeline.MountPath,
+			DataClaim:                s.Pipeline.DataClaim,
+			Shared:                   shared(names.Cron, plat.PriorityBatch),
+			Workload:                 scheduled,
+			ModelRegistryTokenSecret: plat.ModelRegistryTokenSecret,
+		}),
+		FailFastExitCodes: cfg.Pipeline.Ingestion.FailFastExitCodes,
+	}, after)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Export publishes the stack outputs: what users and other stacks refer to.
+func Export(ctx *pulumi.Context, s *Stack) {
+	ctx.Export("namespace", s.Platform.Namespace)
+	endpoints := pulumi.StringMap{}
+	claims := pulumi.StringArray{s.Pipeline.DataClaim}
+	for _, m := range s.Models {
+		endpoints[m.Model] = m.Endpoint
+		claims = append(claims, m.CacheClaim)
+	}
+	for _, c := range s.Checkpoint.ClaimNames {
+		claims = append(claims, pulumi.String(c))
+	}
+	ctx.Export("endpoints", endpoints)
+	ctx.Export("checkpointService", s.Checkpoint.ServiceName)
+	ctx.Export("cronJob", s.Schedule.CronJobName)
+	ctx.Export("ingestionJob", s.Pipeline.IngestionJob)
+	ctx.Export("claims", claims)
+}
