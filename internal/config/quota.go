@@ -64,13 +64,16 @@ func (c *checker) quotaFits(cfg *Config) {
 	if d.Pods > q.Pods {
 		c.fail("namespace.quota.pods", q.Pods, fmt.Sprintf(why, fmt.Sprint(d.Pods)), fmt.Sprint(d.Pods))
 	}
-	check := func(key string, have Quantity, need resource.Quantity, what string) {
+	check := func(key string, have Quantity, need resource.Quantity, what string) bool {
 		if h := resource.MustParse(string(have)); h.Cmp(need) < 0 {
 			c.fail(key, have, fmt.Sprintf(why, what+" "+need.String()), fmt.Sprintf("%q", need.String()))
+			return false
 		}
+		return true
 	}
 	check("namespace.quota.cpu", q.CPU, d.CPU, "cpu requests of")
-	check("namespace.quota.memory", q.Memory, d.Memory, "memory requests of")
-	check("namespace.quota.memory", q.Memory, d.MemoryLimits, "memory limits of")
+	// Limits are at least the requests: report them only when requests fit.
+	_ = check("namespace.quota.memory", q.Memory, d.Memory, "memory requests of") &&
+		check("namespace.quota.memory", q.Memory, d.MemoryLimits, "memory limits of")
 	check("namespace.quota.storage", q.Storage, d.Storage, "claims of")
 }

@@ -136,8 +136,10 @@ func (r *Recorder) Objects() []Object {
 		}
 		fields := res.Inputs.MapRepl(nil, func(v resource.PropertyValue) (any, bool) {
 			switch {
-			case v.IsSecret(), v.IsOutput() && v.OutputValue().Secret:
-				return SecretPlaceholder, true
+			case v.IsSecret():
+				return redact(v.SecretValue().Element), true
+			case v.IsOutput() && v.OutputValue().Secret:
+				return redact(v.OutputValue().Element), true
 			case v.IsComputed(), v.IsOutput() && !v.OutputValue().Known:
 				return "<unknown until apply>", true
 			}
@@ -146,6 +148,31 @@ func (r *Recorder) Objects() []Object {
 		out = append(out, Object{Resource: res, Fields: fields})
 	}
 	return out
+}
+
+// redact keeps a secret value's shape (a map stays a map, so a Secret's
+// stringData stays valid) and replaces every leaf with SecretPlaceholder.
+func redact(v resource.PropertyValue) any {
+	switch {
+	case v.IsObject():
+		out := map[string]any{}
+		for k, e := range v.ObjectValue() {
+			out[string(k)] = redact(e)
+		}
+		return out
+	case v.IsArray():
+		var out []any
+		for _, e := range v.ArrayValue() {
+			out = append(out, redact(e))
+		}
+		return out
+	case v.IsSecret():
+		return redact(v.SecretValue().Element)
+	case v.IsOutput():
+		return redact(v.OutputValue().Element)
+	default:
+		return SecretPlaceholder
+	}
 }
 
 // Run runs body under the mock engine with the given project configuration

@@ -1,0 +1,34 @@
+package cron_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"llm-platform/internal/stacktest"
+)
+
+func TestScheduleRunsIngestionOneAtATime(t *testing.T) {
+	res := stacktest.Run(t, stacktest.Load(t, "prod"))
+	var cj batchv1.CronJob
+	res.Decode(t, "CronJob", "pipeline-schedule", &cj)
+	assert.Equal(t, "0 2 * * *", cj.Spec.Schedule)
+	assert.Equal(t, "Europe/Berlin", *cj.Spec.TimeZone)
+	assert.Equal(t, batchv1.ForbidConcurrent, cj.Spec.ConcurrencyPolicy)
+	assert.False(t, *cj.Spec.Suspend)
+	assert.Equal(t, int64(300), *cj.Spec.StartingDeadlineSeconds)
+	assert.Equal(t, int32(3), *cj.Spec.SuccessfulJobsHistoryLimit)
+	job := cj.Spec.JobTemplate.Spec
+	assert.Equal(t, int32(2), *job.BackoffLimit)
+	assert.Equal(t, int64(21600), *job.ActiveDeadlineSeconds)
+	assert.Equal(t, int32(86400), *job.TTLSecondsAfterFinished)
+	assert.Equal(t, corev1.RestartPolicyNever, job.Template.Spec.RestartPolicy)
+	assert.Equal(t, "ghcr.io/llm-platform/ingest:0.3.1", job.Template.Spec.Containers[0].Image, "a run does what the ingestion Job does")
+	assert.Equal(t, "pipeline-schedule", job.Template.Spec.ServiceAccountName)
+
+	var dev batchv1.CronJob
+	stacktest.Run(t, stacktest.Load(t, "dev")).Decode(t, "CronJob", "pipeline-schedule", &dev)
+	assert.True(t, *dev.Spec.Suspend, "dev keeps the schedule suspended")
+}

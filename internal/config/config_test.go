@@ -1,0 +1,201 @@
+package config_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"llm-platform/internal/config"
+	"llm-platform/internal/stacktest"
+)
+
+func load(c *stacktest.Config) (config.Result, error) {
+	return config.Load(c.Lookup, c.IsSecret)
+}
+
+func TestStackFilesAreValid(t *testing.T) {
+	for _, stack := range []string{"dev", "prod"} {
+		t.Run(stack, func(t *testing.T) {
+			res, err := load(stacktest.Load(t, stack))
+			require.NoError(t, err)
+			assert.Equal(t, stack, res.Config.Environment)
+		})
+	}
+}
+
+// Each case starts from the valid dev (or prod) stack and breaks one thing.
+func TestInvalidConfigIsRejectedWithKeyValueAndRule(t *testing.T) {
+	cases := []struct {
+		name  string
+		stack string // default dev
+		path  string
+		value any
+		want  string
+	}{
+		{"unknown environment", "", "environment", "production", `llm-platform:environment: "production" is invalid: must be one of dev, staging, prod`},
+		{"namespace not DNS-1123", "", "namespace.name", "LLM_Platform", `llm-platform:namespace.name: "LLM_Platform" is invalid: must be a DNS-1123 label`},
+		{"quota cpu unparsable", "", "namespace.quota.cpu", "lots", `llm-platform:namespace.quota.cpu: "lots" is invalid: must be a Kubernetes quantity`},
+		{"quota pods zero", "", "namespace.quota.pods", 0, `llm-platform:namespace.quota.pods: 0 is invalid: must be at least 1`},
+		{"quota too small for GPUs", "prod", "namespace.quota.gpus", 8, `llm-platform:namespace.quota.gpus: 8 is invalid: the stack needs 31 at its autoscaling maximum during a rollout (inference-llama-3-70b: 7 pods x 4, inference-bge-embed: 3 pods x 1)`},
+		{"quota too small for memory", "", "namespace.quota.memory", "8Gi", `llm-platform:namespace.quota.memory: "8Gi" is invalid: the stack needs memory requests of 29184Mi at its autoscaling maximum during a rollout; for example "29184Mi"`},
+		{"inference client namespace", "", "namespace.network.inferenceClients.namespaces[0]", "Gateway!", `llm-platform:namespace.network.inferenceClients.namespaces[0]: "Gateway!" is invalid: must be a DNS-1123 label`},
+		{"egress CIDR", "", "namespace.network.egress[0].cidr", "10.40.0.0", `llm-platform:namespace.network.egress[0].cidr: "10.40.0.0" is invalid: must be a CIDR; for example "10.20.0.0/16"`},
+		{"egress port", "", "namespace.network.egress[0].ports[0]", 70000, `llm-platform:namespace.network.egress[0].ports[0]: 70000 is invalid: must be a port from 1 to 65535`},
+		{"gpu pool label key", "", "gpuPool.nodeLabelKey", "not a key", `llm-platform:gpuPool.nodeLabelKey: "not a key" is invalid: must be a label key`},
+		{"gpu pool label value missing", "", "gpuPool.nodeLabelValue", "", `llm-platform:gpuPool.nodeLabelValue: "" is invalid: required`},
+		{"taint effect", "", "gpuPool.taintEffect", "NoScheduleAtAll", `llm-platform:gpuPool.taintEffect: "NoScheduleAtAll" is invalid: must be one of NoSchedule, PreferNoSchedule, NoExecute`},
+		{"gpu resource without domain", "", "gpuPool.resourceName", "gpu", `llm-platform:gpuPool.resourceName: "gpu" is invalid: must be an extended resource name with a domain`},
+		{"gpus per node zero", "", "gpuPool.gpusPerNode", 0, `llm-platform:gpuPool.gpusPerNode: 0 is invalid: must be at least 1`},
+		{"no models", "", "serving.models", []any{}, `llm-platform:serving.models: [] is invalid: must list at least one model`},
+		{"model name not DNS-1035", "", "serving.models[0].name", "3-llama", `llm-platform:serving.models[0].name: "3-llama" is invalid: must be a DNS-1035 label of at most 40 characters`},
+		{"model name too long", "", "serving.models[0].name", strings.Repeat("a", 41), `is invalid: must be a DNS-1035 label of at most 40 characters`},
+		{"duplicate model", "prod", "serving.models[1].name", "llama-3-70b", `llm-platform:serving.models[1].name: "llama-3-70b" is invalid: must be unique; models[0] has it too`},
+		{"image missing", "", "serving.models[0].image", "", `llm-platform:serving.models[0].image: "" is invalid: required: an image reference`},
+		{"image with space", "", "serving.models[0].image", "vllm/vllm openai", `llm-platform:serving.models[0].image: "vllm/vllm openai" is invalid: must be an image reference: must not contain white space`},
+		{"prod refuses latest", "prod", "serving.models[0].image", "vllm/vllm-openai:latest", `llm-platform:serving.models[0].image: "vllm/vllm-openai:latest" is invalid: prod must not use :latest; pin a version or a digest`},
+		{"prod refuses untagged", "prod", "pipeline.ingestion.image", "ghcr.io/llm-platform/ingest", `llm-platform:pipeline.ingestion.image: "ghcr.io/llm-platform/ingest" is invalid: prod requires a pinned tag or digest; an untagged image means :latest`},
+		{"prod refuses untagged with registry port", "prod", "checkpoint.image", "registry.local:5000/ckpt", `llm-platform:checkpoint.image: "registry.local:5000/ckpt" is invalid: prod requires a pinned tag or digest`},
+		{"negative gpus", "", "serving.models[0].gpus", -1, `llm-platform:serving.models[0].gpus: -1 is invalid: must be at least 1`},
+		{"more gpus than a node has", "", "serving.models[0].gpus", 2, `llm-platform:serving.models[0].gpus: 2 is invalid: must be at most gpuPool.gpusPerNode (1): a replica cannot span nodes`},
+		{"zero replicas", "", "serving.models[0].replicas", 0, `llm-platform:serving.models[0].replicas: 0 is invalid: must be at least 1`},
+		{"negative replicas", "", "pipeline.transformation.replicas", -2, `llm-platform:pipeline.transformation.replicas: -2 is invalid: must be at least 1`},
+		{"hpa min above max", "prod", "serving.models[0].autoscaling.minReplicas", 7, `llm-platform:serving.models[0].autoscaling.maxReplicas: 6 is invalid: must be at least minReplicas (7)`},
+		{"hpa min zero", "prod", "pipeline.transformation.autoscaling.minReplicas", 0, `llm-platform:pipeline.transformation.autoscaling.minReplicas: 0 is invalid: must be at least 1`},
+		{"hpa unknown metric", "prod", "serving.models[0].autoscaling.metric", "gpu", `llm-platform:serving.models[0].autoscaling.metric: "gpu" is invalid: must be cpu or pods`},
+		{"hpa pods metric without name", "prod", "serving.models[0].autoscaling.metricName", "", `llm-platform:serving.models[0].autoscaling.metricName: "" is invalid: required with metric pods`},
+		{"hpa cpu target out of range", "prod", "pipeline.transformation.autoscaling.targetCPUUtilization", 150, `llm-platform:pipeline.transformation.autoscaling.targetCPUUtilization: 150 is invalid: must be a percentage from 1 to 100`},
+		{"pdb blocks every eviction", "prod", "serving.models[0].disruption.maxUnavailable", 0, `llm-platform:serving.models[0].disruption.maxUnavailable: "0" is invalid: must be at least 1: 0 would block every eviction, so no node could ever be drained`},
+		{"pdb 0% blocks every eviction", "prod", "checkpoint.disruption.maxUnavailable", "0%", `llm-platform:checkpoint.disruption.maxUnavailable: "0%" is invalid: must be a percentage from 1% to 100%: 0% would block every eviction`},
+		{"pdb not a number", "", "serving.models[0].disruption.maxUnavailable", "one", `llm-platform:serving.models[0].disruption.maxUnavailable: "one" is invalid: must be a count or a percentage`},
+		{"unparsable memory", "", "serving.models[0].resources.requests.memory", "24 GB", `llm-platform:serving.models[0].resources.requests.memory: "24 GB" is invalid: must be a Kubernetes quantity; for example "2Gi"`},
+		{"request above limit", "", "serving.models[0].resources.limits", map[string]any{"cpu": "2"}, `llm-platform:serving.models[0].resources.requests.cpu: "4" is invalid: must not exceed limits.cpu (2)`},
+		{"missing ephemeral storage", "", "pipeline.ingestion.resources.requests.ephemeralStorage", nil, `llm-platform:pipeline.ingestion.resources.requests.ephemeralStorage: "" is invalid: required: a quantity`},
+		{"startup budget shorter than a liveness period", "", "serving.models[0].modelLoadBudgetSeconds", 5, `llm-platform:serving.models[0].modelLoadBudgetSeconds: 5 is invalid: must be at least one liveness period (livenessPeriodSeconds = 10)`},
+		{"shm as large as memory", "", "serving.models[0].shmSize", "24Gi", `llm-platform:serving.models[0].shmSize: "24Gi" is invalid: must be less than the memory limit (24Gi)`},
+		{"shared RWO cache across replicas", "", "serving.models[0].replicas", 2, `llm-platform:serving.models[0].modelCache.accessMode: "ReadWriteOnce" is invalid: must be ReadWriteMany or ReadOnlyMany when the model runs more than one replica`},
+		{"bad access mode", "", "checkpoint.storage.accessMode", "ReadWrite", `llm-platform:checkpoint.storage.accessMode: "ReadWrite" is invalid: must be ReadWriteOnce, ReadWriteMany or ReadOnlyMany`},
+		{"prod shared claim RWO", "prod", "pipeline.storage.accessMode", "ReadWriteOnce", `llm-platform:pipeline.storage.accessMode: "ReadWriteOnce" is invalid: the shared claim is ReadWriteOnce`},
+		{"zero storage", "", "pipeline.storage.size", "0", `llm-platform:pipeline.storage.size: "0" is invalid: must be greater than zero`},
+		{"port out of range", "", "serving.models[0].port", 0, `llm-platform:serving.models[0].port: 0 is invalid: must be a port from 1 to 65535`},
+		{"readiness path relative", "", "serving.models[0].readinessPath", "v1/models", `llm-platform:serving.models[0].readinessPath: "v1/models" is invalid: must be an HTTP path starting with /`},
+		{"cache over /tmp", "", "serving.models[0].modelCache.mountPath", "/tmp", `llm-platform:serving.models[0].modelCache.mountPath: "/tmp" is invalid: must not be a path the platform or the kernel uses (/tmp)`},
+		{"topology spread value", "", "serving.models[0].topologySpread.zone", "Always", `llm-platform:serving.models[0].topologySpread.zone: "Always" is invalid: must be ScheduleAnyway, DoNotSchedule or None`},
+		{"negative drain", "", "serving.models[0].drain.drainSeconds", 0, `llm-platform:serving.models[0].drain.drainSeconds: 0 is invalid: must be at least 1`},
+		{"bad cron", "", "cron.schedule", "every day at two", `llm-platform:cron.schedule: "every day at two" is invalid: must be a cron schedule of five fields`},
+		{"six-field cron", "", "cron.schedule", "0 0 2 * * *", `llm-platform:cron.schedule: "0 0 2 * * *" is invalid: must be a cron schedule of five fields`},
+		{"time zone inside schedule", "", "cron.schedule", "CRON_TZ=UTC 0 2 * * *", `llm-platform:cron.schedule: "CRON_TZ=UTC 0 2 * * *" is invalid: must not set a time zone inside the schedule; use cron.timeZone`},
+		{"bad time zone", "", "cron.timeZone", "Mars/Olympus", `llm-platform:cron.timeZone: "Mars/Olympus" is invalid: must be an IANA time zone name; for example "Europe/Berlin"`},
+		{"starting deadline too short", "", "cron.startingDeadlineSeconds", 5, `llm-platform:cron.startingDeadlineSeconds: 5 is invalid: must be at least 10`},
+		{"parallelism above completions", "prod", "pipeline.ingestion.parallelism", 9, `llm-platform:pipeline.ingestion.parallelism: 9 is invalid: must be at most completions (8): extra pods would have no shard`},
+		{"exit code zero", "", "pipeline.ingestion.failFastExitCodes", []any{0}, `llm-platform:pipeline.ingestion.failFastExitCodes[0]: 0 is invalid: must be an exit code from 1 to 255 (0 means success)`},
+		{"negative backoff", "", "pipeline.ingestion.backoffLimit", -1, `llm-platform:pipeline.ingestion.backoffLimit: -1 is invalid: must be at least 0`},
+		{"unknown key", "", "serving.models[0].replcas", 2, `llm-platform:serving.models[0].replcas: "replcas" is invalid: unknown key; valid keys are args, autoscaling`},
+		{"wrong type", "", "serving.models[0].gpus", "two", `llm-platform:serving.models[0].gpus: "two" is invalid: must be a whole number`},
+		{"fractional count", "", "checkpoint.replicas", 1.5, `llm-platform:checkpoint.replicas: 1.5 is invalid: must be a whole number`},
+		{"object where a list belongs", "", "serving.models", map[string]any{"name": "x"}, `llm-platform:serving.models: {"name":"x"} is invalid: must be a list`},
+		{"missing section", "", "checkpoint", nil, `llm-platform:checkpoint: null is invalid: required: the stack file has no llm-platform:checkpoint section`},
+		{"missing environment", "", "environment", nil, `llm-platform:environment: null is invalid: required: one of dev, staging, prod`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			stack := tc.stack
+			if stack == "" {
+				stack = "dev"
+			}
+			c := stacktest.Load(t, stack).Set(t, tc.path, tc.value)
+			_, err := load(c)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+	if len(cases) < 30 {
+		t.Fatalf("only %d cases", len(cases))
+	}
+}
+
+func TestEveryProblemIsReportedAtOnce(t *testing.T) {
+	c := stacktest.Load(t, "dev").
+		Set(t, "serving.models[0].gpus", -1).
+		Set(t, "cron.timeZone", "Nowhere/Land").
+		Set(t, "checkpoint.replicas", "three").
+		Set(t, "namespace.name", "Bad_Name")
+	_, err := load(c)
+	require.Error(t, err)
+	var fieldErrs []*config.FieldError
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var fe *config.FieldError
+		require.True(t, errors.As(e, &fe), "every error is a FieldError: %v", e)
+		fieldErrs = append(fieldErrs, fe)
+	}
+	var keys []string
+	for _, fe := range fieldErrs {
+		keys = append(keys, fe.Key)
+	}
+	assert.ElementsMatch(t, []string{"serving.models[0].gpus", "cron.timeZone", "checkpoint.replicas", "namespace.name"}, keys)
+}
+
+func TestSecretsMustBeEncryptedAndAreNeverEchoed(t *testing.T) {
+	c := stacktest.Load(t, "dev").Set(t, "modelRegistryToken", "hunter2")
+	_, err := load(c)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `llm-platform:modelRegistryToken: "<redacted>" is invalid: must be stored encrypted; for example pulumi config set --secret modelRegistryToken <value>`)
+	assert.NotContains(t, err.Error(), "hunter2")
+
+	c.Secrets = []string{"llm-platform:modelRegistryToken"}
+	res, err := load(c)
+	require.NoError(t, err)
+	assert.True(t, res.Config.Secrets.ModelRegistryToken)
+}
+
+func TestWarnings(t *testing.T) {
+	res, err := load(stacktest.Load(t, "dev"))
+	require.NoError(t, err)
+	assert.Contains(t, res.Warnings, "inference-llama-3-8b runs one replica: no PodDisruptionBudget is created, and a node drain takes it down until it is rescheduled")
+
+	res, err = load(stacktest.Load(t, "dev").Set(t, "pipeline.storage.accessMode", "ReadWriteOnce"))
+	require.NoError(t, err, "dev accepts a ReadWriteOnce shared claim")
+	assert.Contains(t, strings.Join(res.Warnings, "\n"), "pipeline.storage.accessMode: the shared claim is ReadWriteOnce")
+
+	res, err = load(stacktest.Load(t, "prod"))
+	require.NoError(t, err)
+	assert.Empty(t, res.Warnings, "prod runs every workload with more than one replica")
+}
+
+func TestDefaultsApplyToEveryModel(t *testing.T) {
+	res, err := load(stacktest.Load(t, "prod"))
+	require.NoError(t, err)
+	embed := res.Config.Serving.Models[1]
+	assert.Equal(t, 8000, embed.MetricsPort, "metrics default to the serving port")
+	assert.Equal(t, "/metrics", embed.MetricsPath)
+	assert.Equal(t, 10, embed.LivenessPeriodSeconds)
+	assert.Equal(t, config.Quantity("16Gi"), embed.Resources.Limits.Memory, "a limit left out equals its request")
+	assert.Equal(t, config.SpreadScheduleAnyway, embed.TopologySpread.Zone)
+}
+
+func TestParseImage(t *testing.T) {
+	cases := []struct {
+		ref             string
+		repo, tag, dgst string
+		err             bool
+	}{
+		{ref: "vllm/vllm-openai:v0.6.3", repo: "vllm/vllm-openai", tag: "v0.6.3"},
+		{ref: "registry.local:5000/team/app", repo: "registry.local:5000/team/app"},
+		{ref: "registry.local:5000/team/app:1.2", repo: "registry.local:5000/team/app", tag: "1.2"},
+		{ref: "app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", repo: "app", dgst: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+		{ref: "app:", err: true},
+		{ref: "App/Server:1", err: true},
+		{ref: "app@sha256:12", err: true},
+	}
+	for _, tc := range cases {
+		img, err := config.ParseImage(tc.ref)
+		if tc.err {
+			assert.Error(t, err, tc.ref)
+			continue
+		}
+		require.NoError(t, err, tc.ref)
+		assert.Equal(t, config.Image{Repository: tc.repo, Tag: tc.tag, Digest: tc.dgst}, img, tc.ref)
+	}
+}
