@@ -24,15 +24,36 @@ fmt: ## Format the Go code.
 lint: ## gofmt and go vet must be clean.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./test/e2e/
 
 .PHONY: unit
 unit: ## Unit tests under Pulumi mocks, config validation, invariants.
 	$(GO) test ./...
 
-.PHONY: test
-test: lint unit ## Every test: lint, unit tests.
+.PHONY: e2e
+e2e: ## Apply the dev and prod renders to a real local control plane and check they converge.
+	hack/tools.sh control-plane
+	$(GO) test -tags e2e -count=1 -timeout 20m ./test/e2e/
 
-##@ Local control plane
+.PHONY: test
+test: lint unit render e2e ## Every test: lint, unit tests, renders of every stack, end-to-end on the local control plane.
+
+##@ Render and local control plane
+
+STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
+
+.PHONY: render
+render: ## Render STACK (default: every stack) to out/<stack>/manifests.yaml, offline.
+	@for s in $(if $(filter command line,$(origin STACK)),$(STACK),$(STACKS)); do $(GO) run ./cmd/render -stack $$s || exit 1; done
+
+.PHONY: up
+up: ## Build tools if missing, start the local cluster, deploy the dev stack, show it converged.
+	hack/cluster.sh up
+	$(GO) run ./cmd/localcluster -stack $(STACK)
+
+.PHONY: down
+down: ## Delete the local cluster.
+	hack/cluster.sh down
 
 .PHONY: tools
 tools: ## Build the control-plane binaries and checkers into build/bin (cold: ~15 min).

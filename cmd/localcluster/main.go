@@ -1,0 +1,41 @@
+// Command localcluster deploys a stack onto the local control plane that
+// hack/cluster.sh starts: fake nodes for the stack's pools, the rendered
+// objects applied server-side, then a wait until everything has converged.
+//
+//	go run ./cmd/localcluster -stack dev
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"llm-platform/internal/localcluster"
+)
+
+func main() {
+	stackName := flag.String("stack", "dev", "stack to deploy: reads Pulumi.<stack>.yaml")
+	timeout := flag.Duration("timeout", 5*time.Minute, "how long to wait for the stack to converge")
+	flag.Parse()
+	root, err := os.Getwd()
+	if err != nil {
+		fail(err)
+	}
+	k := localcluster.ForRepo(root)
+	cfg, err := localcluster.LoadConfig(root, *stackName)
+	if err != nil {
+		fail(err)
+	}
+	if err := localcluster.PrepareNodes(k, cfg); err != nil {
+		fail(fmt.Errorf("nodes: %w", err))
+	}
+	if _, err := localcluster.Deploy(root, *stackName, k, *timeout, os.Stdout); err != nil {
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "error:", err)
+	os.Exit(1)
+}

@@ -1,0 +1,92 @@
+package localcluster
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"llm-platform/internal/config"
+	"llm-platform/internal/render"
+	"llm-platform/internal/stackfile"
+)
+
+// LoadConfig reads and validates a stack's configuration from its stack file.
+func LoadConfig(root, stackName string) (config.Config, error) {
+	sf, err := stackfile.Load(root, stackName)
+	if err != nil {
+		return config.Config{}, err
+	}
+	secret := func(key string) bool {
+		for _, s := range sf.SecretKeys {
+			if s == config.Project+":"+key {
+				return true
+			}
+		}
+		return false
+	}
+	res, err := config.Load(func(key string) (string, bool) {
+		v, ok := sf.Config[config.Project+":"+key]
+		return v, ok
+	}, secret)
+	return res.Config, err
+}
+
+// Outcome is what one deploy did.
+type Outcome struct {
+	// Changed is false when the cluster already matched the render.
+	Changed bool
+	// Warnings the API server sent back while applying.
+	Warnings []string
+	// Checks are the convergence checks of the stack.
+	Checks []Check
+}
+
+// PrepareNodes applies the fake nodes and StorageClasses the stacks expect.
+func PrepareNodes(k Kubectl, cfgs ...config.Config) error {
+	infra, err := ToYAML(Infrastructure(cfgs...))
+	if err != nil {
+		return err
+	}
+	_, err = k.Apply(infra)
+	return err
+}
+
+// Deploy renders the stack, applies it server-side with strict validation
+// unless the cluster already matches, and waits for it to converge.
+func Deploy(root, stackName string, k Kubectl, timeout time.Duration, out io.Writer) (Outcome, error) {
+	cfg, err := LoadConfig(root, stackName)
+	if err != nil {
+		return Outcome{}, err
+	}
+	objs, err := render.Objects(root, stackName)
+	if err != nil {
+		return Outcome{}, err
+	}
+	manifests, err := render.Manifests(objs)
+	if err != nil {
+		return Outcome{}, err
+	}
+	var o Outcome
+	// A diff fails before the namespace exists: that is a first deploy.
+	diff, diffErr := k.Diff(manifests)
+	if diffErr == nil && strings.TrimSpace(diff) == "" {
+		fmt.Fprintf(out, "stack %s: the cluster already matches the render (%d objects); nothing to apply\n", stackName, len(objs))
+	} else {
+		fmt.Fprintf(out, "stack %s: applying %d objects (server-side, strict validation)\n", stackName, len(objs))
+		res, err := k.Apply(manifests)
+		o.Changed, o.Warnings = true, res.Warnings
+		for _, w := range res.Warnings {
+			fmt.Fprintln(out, "  "+w)
+		}
+		if err != nil {
+			return o, err
+		}
+	}
+	o.Checks = Checks(k, cfg)
+	if err := Wait(k, cfg.Namespace.Name, o.Checks, timeout, out); err != nil {
+		return o, fmt.Errorf("stack %s: %w", stackName, err)
+	}
+	Table(o.Checks, out)
+	return o, nil
+}
