@@ -21,10 +21,12 @@ fmt: ## Format the Go code.
 	gofmt -w $$(git ls-files '*.go')
 
 .PHONY: lint
-lint: ## gofmt and go vet must be clean.
+lint: ## gofmt, go vet and actionlint (the GitHub workflows) must be clean.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/e2e/
+	hack/tools.sh checks
+	$(TOOLS)/actionlint
 
 .PHONY: unit
 unit: ## Unit tests under Pulumi mocks, config validation, invariants.
@@ -38,6 +40,22 @@ e2e: ## Apply the dev and prod renders to a real local control plane and check t
 .PHONY: test
 test: lint unit render e2e ## Every test: lint, unit tests, renders of every stack, end-to-end on the local control plane.
 
+##@ Deliver with Pulumi (needs the Pulumi CLI)
+
+.PHONY: preview
+preview: build ## pulumi preview --diff of STACK, on the prebuilt program.
+	hack/pulumi.sh preview $(STACK)
+
+.PHONY: deploy
+deploy: build ## pulumi up of STACK, on the prebuilt program.
+	hack/pulumi.sh deploy $(STACK)
+
+.PHONY: up-pulumi
+up-pulumi: build ## Like `make up`, but through `pulumi up` with a local file backend in build/.
+	hack/cluster.sh up
+	$(GO) run ./cmd/localcluster -stack $(STACK) -nodes-only
+	hack/pulumi.sh local-up $(STACK)
+
 ##@ Render and local control plane
 
 STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
@@ -50,6 +68,7 @@ render: ## Render STACK (default: every stack) to out/<stack>/manifests.yaml, of
 up: ## Build tools if missing, start the local cluster, deploy the dev stack, show it converged.
 	hack/cluster.sh up
 	$(GO) run ./cmd/localcluster -stack $(STACK)
+	@if command -v pulumi >/dev/null 2>&1; then echo "pulumi is on your PATH: 'make up-pulumi' deploys the same stack onto this cluster through pulumi up."; fi
 
 .PHONY: down
 down: ## Delete the local cluster.

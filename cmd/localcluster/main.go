@@ -17,6 +17,7 @@ import (
 func main() {
 	stackName := flag.String("stack", "dev", "stack to deploy: reads Pulumi.<stack>.yaml")
 	timeout := flag.Duration("timeout", 5*time.Minute, "how long to wait for the stack to converge")
+	nodesOnly := flag.Bool("nodes-only", false, "only add the nodes and StorageClasses the stack expects (for `pulumi up`)")
 	flag.Parse()
 	root, err := os.Getwd()
 	if err != nil {
@@ -29,6 +30,9 @@ func main() {
 	}
 	if err := localcluster.PrepareNodes(k, cfg); err != nil {
 		fail(fmt.Errorf("nodes: %w", err))
+	}
+	if *nodesOnly {
+		return
 	}
 	if _, err := localcluster.Deploy(root, *stackName, k, *timeout, os.Stdout); err != nil {
 		fail(err)
