@@ -32,13 +32,19 @@ lint: ## gofmt, go vet and actionlint (the GitHub workflows) must be clean.
 unit: ## Unit tests under Pulumi mocks, config validation, invariants.
 	$(GO) test ./...
 
+.PHONY: score
+score: render ## kube-score on every render: no CRITICAL (ignores are per object, with a reason, in code).
+	hack/tools.sh checks
+	$(TOOLS)/kube-score score out/*/manifests.yaml --output-format ci | { grep -E 'CRITICAL' && exit 1 || true; }
+	@echo "kube-score: no CRITICAL in" out/*/manifests.yaml
+
 .PHONY: e2e
 e2e: ## Apply the dev and prod renders to a real local control plane and check they converge.
 	hack/tools.sh control-plane
 	$(GO) test -tags e2e -count=1 -timeout 20m ./test/e2e/
 
 .PHONY: test
-test: lint unit render e2e ## Every test: lint, unit tests, renders of every stack, end-to-end on the local control plane.
+test: lint unit render score e2e ## Every test: lint, unit tests, renders, kube-score, end-to-end on the local control plane.
 
 ##@ Deliver with Pulumi (needs the Pulumi CLI)
 

@@ -75,11 +75,13 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		Mounts: corev1.VolumeMountArray{corev1.VolumeMountArgs{Name: pulumi.String(names.CheckpointClaim), MountPath: pulumi.String(cp.MountPath)}},
 	})
 	container.Ports = corev1.ContainerPortArray{corev1.ContainerPortArgs{Name: pulumi.String("http"), ContainerPort: pulumi.Int(cp.Port), Protocol: pulumi.String("TCP")}}
-	container.ReadinessProbe = &corev1.ProbeArgs{TcpSocket: &corev1.TCPSocketActionArgs{Port: pulumi.String("http")}, PeriodSeconds: pulumi.Int(10)}
-	container.LivenessProbe = &corev1.ProbeArgs{TcpSocket: &corev1.TCPSocketActionArgs{Port: pulumi.String("http")}, PeriodSeconds: pulumi.Int(20), FailureThreshold: pulumi.Int(3)}
+	container.ReadinessProbe = podspec.HTTPProbe(cp.ReadinessPath, "http", 10, 3)
+	container.LivenessProbe = podspec.HTTPProbe(cp.LivenessPath, "http", 20, 3)
 
+	statefulSetMeta := meta()
+	statefulSetMeta.Annotations = podspec.WorkloadAnnotations(nil)
 	if _, err := appsv1.NewStatefulSet(ctx, name+"-statefulset", &appsv1.StatefulSetArgs{
-		Metadata: meta(),
+		Metadata: statefulSetMeta,
 		Spec: &appsv1.StatefulSetSpecArgs{
 			ServiceName:         s.ServiceName,
 			Replicas:            pulumi.Int(cp.Replicas),

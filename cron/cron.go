@@ -13,6 +13,7 @@ import (
 	"llm-platform/internal/config"
 	"llm-platform/internal/labels"
 	"llm-platform/internal/names"
+	"llm-platform/internal/podspec"
 	"llm-platform/pipeline"
 )
 
@@ -46,7 +47,10 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 	cronJob, err := batchv1.NewCronJob(ctx, name+"-cronjob", &batchv1.CronJobArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(names.Cron), Namespace: args.Namespace, Labels: args.Workload.AllInput()},
+		Metadata: &metav1.ObjectMetaArgs{
+			Name: pulumi.String(names.Cron), Namespace: args.Namespace, Labels: args.Workload.AllInput(),
+			Annotations: podspec.WorkloadAnnotations(nil),
+		},
 		Spec: &batchv1.CronJobSpecArgs{
 			Schedule:                   pulumi.String(c.Schedule),
 			TimeZone:                   pulumi.String(c.TimeZone),

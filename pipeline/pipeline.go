@@ -147,7 +147,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		Metadata: &metav1.ObjectMetaArgs{
 			Name: pulumi.String(names.Ingestion), Namespace: args.Ingestion.Namespace, Labels: ingestion.AllInput(),
 			// An ingestion may run for hours; `pulumi up` must not wait for it.
-			Annotations: pulumi.StringMap{SkipAwait: pulumi.String("true")},
+			Annotations: podspec.WorkloadAnnotations(pulumi.StringMap{SkipAwait: pulumi.String("true")}),
 		},
 		Spec: &batchv1.JobSpecArgs{
 			BackoffLimit:            pulumi.Int(in.BackoffLimit),
@@ -199,8 +199,10 @@ func newTransformation(ctx *pulumi.Context, name string, cfg config.Pipeline, sh
 	container.ReadinessProbe = podspec.HTTPProbe(t.ReadinessPath, "http", 10, 3)
 	container.LivenessProbe = podspec.HTTPProbe(t.LivenessPath, "http", 10, 3)
 
+	deploymentMeta := meta()
+	deploymentMeta.Annotations = podspec.WorkloadAnnotations(nil)
 	deployment, err := appsv1.NewDeployment(ctx, name+"-transformation", &appsv1.DeploymentArgs{
-		Metadata: meta(),
+		Metadata: deploymentMeta,
 		Spec: &appsv1.DeploymentSpecArgs{
 			Replicas:             availability.Replicas(t.Replicas, t.Autoscaling),
 			Selector:             &metav1.LabelSelectorArgs{MatchLabels: workload.SelectorInput()},

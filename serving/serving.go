@@ -133,8 +133,10 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		"prometheus.io/port":   pulumi.String(strconv.Itoa(m.MetricsPort)),
 		"prometheus.io/path":   pulumi.String(m.MetricsPath),
 	}
+	deploymentMeta := meta(objectName)
+	deploymentMeta.Annotations = podspec.WorkloadAnnotations(nil)
 	deployment, err := appsv1.NewDeployment(ctx, name+"-deployment", &appsv1.DeploymentArgs{
-		Metadata: meta(objectName),
+		Metadata: deploymentMeta,
 		Spec: &appsv1.DeploymentSpecArgs{
 			Replicas:                availability.Replicas(m.Replicas, m.Autoscaling),
 			Selector:                &metav1.LabelSelectorArgs{MatchLabels: workload.SelectorInput()},

@@ -81,6 +81,8 @@ func TestInvalidConfigIsRejectedWithKeyValueAndRule(t *testing.T) {
 		{"zero storage", "", "pipeline.storage.size", "0", `llm-platform:pipeline.storage.size: "0" is invalid: must be greater than zero`},
 		{"port out of range", "", "serving.models[0].port", 0, `llm-platform:serving.models[0].port: 0 is invalid: must be a port from 1 to 65535`},
 		{"readiness path relative", "", "serving.models[0].readinessPath", "v1/models", `llm-platform:serving.models[0].readinessPath: "v1/models" is invalid: must be an HTTP path starting with /`},
+		{"liveness same as readiness", "", "serving.models[0].livenessPath", "/v1/models", `llm-platform:serving.models[0].livenessPath: "/v1/models" is invalid: must differ from readinessPath: a pod too busy to be ready would also be restarted`},
+		{"checkpoint liveness same as readiness", "", "checkpoint.livenessPath", "/readyz", `llm-platform:checkpoint.livenessPath: "/readyz" is invalid: must differ from readinessPath`},
 		{"cache over /tmp", "", "serving.models[0].modelCache.mountPath", "/tmp", `llm-platform:serving.models[0].modelCache.mountPath: "/tmp" is invalid: must not be a path the platform or the kernel uses (/tmp)`},
 		{"topology spread value", "", "serving.models[0].topologySpread.zone", "Always", `llm-platform:serving.models[0].topologySpread.zone: "Always" is invalid: must be ScheduleAnyway, DoNotSchedule or None`},
 		{"negative drain", "", "serving.models[0].drain.drainSeconds", 0, `llm-platform:serving.models[0].drain.drainSeconds: 0 is invalid: must be at least 1`},

@@ -40,11 +40,13 @@ func Defaults() Config {
 			},
 		},
 		Checkpoint: Checkpoint{
-			Replicas:   1,
-			Port:       8080,
-			MountPath:  "/checkpoints",
-			Storage:    Storage{AccessMode: "ReadWriteOnce"},
-			Disruption: Disruption{MaxUnavailable: "1"},
+			Replicas:      1,
+			Port:          8080,
+			LivenessPath:  "/healthz",
+			ReadinessPath: "/readyz",
+			MountPath:     "/checkpoints",
+			Storage:       Storage{AccessMode: "ReadWriteOnce"},
+			Disruption:    Disruption{MaxUnavailable: "1"},
 		},
 		Cron: Cron{
 			TimeZone:                   "Etc/UTC",

@@ -348,6 +348,10 @@ type Checkpoint struct {
 	Resources Resources `json:"resources"`
 	// Port it listens on (default 8080).
 	Port int `json:"port"`
+	// LivenessPath (default /healthz).
+	LivenessPath string `json:"livenessPath"`
+	// ReadinessPath (default /readyz).
+	ReadinessPath string `json:"readinessPath"`
 	// MountPath of the checkpoint volume (default /checkpoints).
 	MountPath string `json:"mountPath"`
 	// Storage of each replica's claim (access mode default ReadWriteOnce).

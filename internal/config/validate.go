@@ -159,8 +159,7 @@ func (c *checker) model(key string, m Model, pool GPUPool, prod bool) {
 	c.port(key+".port", m.Port)
 	c.port(key+".metricsPort", m.MetricsPort)
 	c.httpPath(key+".metricsPath", m.MetricsPath)
-	c.httpPath(key+".readinessPath", m.ReadinessPath)
-	c.httpPath(key+".livenessPath", m.LivenessPath)
+	c.probePaths(key, m.ReadinessPath, m.LivenessPath)
 	c.atLeast(key+".livenessPeriodSeconds", m.LivenessPeriodSeconds, 1)
 	if m.ModelLoadBudgetSeconds < m.LivenessPeriodSeconds {
 		c.fail(key+".modelLoadBudgetSeconds", m.ModelLoadBudgetSeconds,
@@ -223,8 +222,7 @@ func (c *checker) pipeline(key string, p Pipeline, prod bool) {
 	c.atLeast(k+".replicas", t.Replicas, 1)
 	c.resources(k+".resources", t.Resources)
 	c.port(k+".port", t.Port)
-	c.httpPath(k+".livenessPath", t.LivenessPath)
-	c.httpPath(k+".readinessPath", t.ReadinessPath)
+	c.probePaths(k, t.ReadinessPath, t.LivenessPath)
 	c.autoscaling(k+".autoscaling", t.Autoscaling, false)
 	c.disruption(k+".disruption", t.Disruption, t.Replicas, t.Autoscaling, names.Transformation)
 }
@@ -234,6 +232,7 @@ func (c *checker) checkpoint(key string, cp Checkpoint, prod bool) {
 	c.atLeast(key+".replicas", cp.Replicas, 1)
 	c.resources(key+".resources", cp.Resources)
 	c.port(key+".port", cp.Port)
+	c.probePaths(key, cp.ReadinessPath, cp.LivenessPath)
 	c.absolutePath(key+".mountPath", cp.MountPath)
 	c.storage(key+".storage", cp.Storage)
 	c.disruption(key+".disruption", cp.Disruption, cp.Replicas, Autoscaling{}, names.Checkpoint)
@@ -468,6 +467,17 @@ func (c *checker) port(key string, p int) {
 func (c *checker) httpPath(key, p string) {
 	if !strings.HasPrefix(p, "/") {
 		c.fail(key, p, "must be an HTTP path starting with /", `"/health"`)
+	}
+}
+
+// probePaths checks a workload's probe paths. Liveness must not be the
+// readiness check: a pod too busy to be ready would also be restarted, and
+// under load every replica would restart at once.
+func (c *checker) probePaths(key, readiness, liveness string) {
+	c.httpPath(key+".readinessPath", readiness)
+	c.httpPath(key+".livenessPath", liveness)
+	if readiness == liveness && readiness != "" {
+		c.fail(key+".livenessPath", liveness, "must differ from readinessPath: a pod too busy to be ready would also be restarted", `"/health"`)
 	}
 }
 

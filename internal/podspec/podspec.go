@@ -189,3 +189,18 @@ func SecretEnv(name string, secret pulumi.StringInput, key string) corev1.EnvVar
 		ValueFrom: &corev1.EnvVarSourceArgs{SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: secret, Key: pulumi.String(key)}},
 	}
 }
+
+// WorkloadAnnotations are the annotations of every workload object (Deployment,
+// StatefulSet, Job, CronJob), merged with extra.
+func WorkloadAnnotations(extra pulumi.StringMap) pulumi.StringMap {
+	out := pulumi.StringMap{
+		// kube-score wants imagePullPolicy Always. Here IfNotPresent is right: with
+		// Always a registry outage keeps a cached multi-GB image from restarting,
+		// and prod refuses mutable :latest tags at preview.
+		"kube-score/ignore": pulumi.String("container-image-pull-policy"),
+	}
+	for k, v := range extra {
+		out[k] = v
+	}
+	return out
+}

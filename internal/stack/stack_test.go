@@ -166,6 +166,21 @@ func TestEveryObjectIsExplicitlyNamedAndValidForItsType(t *testing.T) {
 	})
 }
 
+func TestKubeScoreIgnoresAreNarrow(t *testing.T) {
+	each(t, func(t *testing.T, res *stacktest.Result) {
+		for _, o := range res.Objects {
+			annotations, _ := o.Fields["metadata"].(map[string]any)["annotations"].(map[string]any)
+			ignore, has := annotations["kube-score/ignore"]
+			switch o.Kind() {
+			case "Deployment", "StatefulSet", "Job", "CronJob":
+				assert.Equal(t, "container-image-pull-policy", ignore, "%s/%s", o.Kind(), o.Name())
+			default:
+				assert.False(t, has, "%s/%s ignores no check", o.Kind(), o.Name())
+			}
+		}
+	})
+}
+
 func TestEveryResourceBelongsToAComponent(t *testing.T) {
 	res := stacktest.Run(t, stacktest.Load(t, "prod"))
 	components := map[string]bool{}
