@@ -46,6 +46,11 @@ e2e: ## Apply the dev and prod renders to a real local control plane and check t
 .PHONY: test
 test: lint unit render score e2e ## Every test: lint, unit tests, renders, kube-score, end-to-end on the local control plane.
 
+.PHONY: bench
+bench: ## Render and convergence benchmarks; prints a table and writes BENCHMARKS.md.
+	hack/tools.sh control-plane
+	$(GO) run ./cmd/bench
+
 ##@ Deliver with Pulumi (needs the Pulumi CLI)
 
 .PHONY: preview

@@ -64,11 +64,14 @@ up() {
     --etcd-binary "$bin/etcd" \
     --config "$stages" \
     --kubeconfig "$kubeconfig" \
-    --wait 2m >&2
+    --wait 2m >"$root/build/kwokctl-$name.log" 2>&1 ||
+    { cat "$root/build/kwokctl-$name.log" >&2; exit 1; }
+  log "cluster $name is ready (kubeconfig: ${kubeconfig#$root/}, log: build/kwokctl-$name.log)"
 }
 
 down() {
-  "$bin/kwokctl" delete cluster --name "$name" --kubeconfig "$kubeconfig" >&2 || true
+  "$bin/kwokctl" delete cluster --name "$name" --kubeconfig "$kubeconfig" >>"$root/build/kwokctl-$name.log" 2>&1 || true
+  log "cluster $name deleted"
 }
 
 case "${1:-}" in
