@@ -37,8 +37,12 @@ write_stages() {
   [ -d "$dir" ] || { echo "cannot find sigs.k8s.io/kwok@$KWOK_VERSION in the module cache" >&2; exit 1; }
   local s="$dir/kustomize/stage"
   {
+    # Pods labelled e2e.llm-platform.dev/never-ready stay Pending: the fault
+    # tests use them for a rollout that never becomes Ready and a run that never ends.
+    echo "---"
+    sed "s|^    matchExpressions:$|    matchExpressions:\n    - key: '.metadata.labels.\"e2e.llm-platform.dev/never-ready\"'\n      operator: 'DoesNotExist'|" "$s/pod/fast/pod-ready.yaml"
     for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
-      pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml \
+      pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml \
       volume/fast/pv-bind.yaml volume/fast/pv-delete.yaml volume/fast/pvc-delete.yaml; do
       echo "---"; cat "$s/$f"
     done

@@ -44,6 +44,8 @@ func cluster(action string) error {
 }
 
 func TestMain(m *testing.M) {
+	// Always a fresh cluster: a run that was killed must not leave state behind.
+	_ = cluster("down")
 	if err := cluster("up"); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: cannot start the local control plane:", err)
 		os.Exit(1)

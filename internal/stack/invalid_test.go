@@ -1,0 +1,72 @@
+package stack_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"llm-platform/internal/mock"
+	"llm-platform/internal/stack"
+	"llm-platform/internal/stackfile"
+	"llm-platform/internal/stacktest"
+)
+
+// Every problem line has the form `llm-platform:<key>: <value> is invalid: <rule>`.
+var problemLine = regexp.MustCompile(`^llm-platform:[A-Za-z0-9_.\[\]"]+: .+ is invalid: .+$`)
+
+// Each file under testdata/invalid is a small stack file with one mistake (or
+// two values that are only wrong together) and a `# want:` line. Each runs
+// through the real program under the mock engine: it must fail with that
+// message, never panic, and register nothing but the root stack.
+func TestInvalidStackFiles(t *testing.T) {
+	dir := filepath.Join(stacktest.RepoRoot(), "testdata", "invalid")
+	files, err := filepath.Glob(filepath.Join(dir, "Pulumi.*.yaml"))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(files), 40)
+	for _, file := range files {
+		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(file), "Pulumi."), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			text, err := os.ReadFile(file)
+			require.NoError(t, err)
+			want := ""
+			for _, line := range strings.Split(string(text), "\n") {
+				if w, ok := strings.CutPrefix(line, "# want: "); ok {
+					want = w
+				}
+			}
+			require.NotEmpty(t, want, "the file says what it expects")
+
+			sf, err := stackfile.Load(dir, name)
+			require.NoError(t, err)
+			rec, err := runWithoutPanic(name, sf)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), want)
+			// Pulumi wraps the program's error ("1 error occurred: * ..."), as
+			// `pulumi preview` shows it; every problem line inside is key, value, rule.
+			header := fmt.Sprintf("invalid configuration of stack %q:", name)
+			_, problems, found := strings.Cut(err.Error(), header)
+			require.True(t, found, err.Error())
+			for _, line := range strings.Split(strings.TrimSpace(problems), "\n") {
+				assert.Regexp(t, problemLine, strings.TrimSpace(line))
+			}
+			for _, r := range rec.Resources() {
+				assert.Equal(t, "pulumi:pulumi:Stack", r.Type, "registered %s %s", r.Type, r.Name)
+			}
+		})
+	}
+}
+
+func runWithoutPanic(name string, sf stackfile.Stack) (rec *mock.Recorder, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return mock.Run(stack.Program, name, sf.Config, sf.SecretKeys)
+}
