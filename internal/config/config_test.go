@@ -96,6 +96,8 @@ func TestInvalidConfigIsRejectedWithKeyValueAndRule(t *testing.T) {
 		{"negative backoff", "", "pipeline.ingestion.backoffLimit", -1, `llm-platform:pipeline.ingestion.backoffLimit: -1 is invalid: must be at least 0`},
 		{"unknown key", "", "serving.models[0].replcas", 2, `llm-platform:serving.models[0].replcas: "replcas" is invalid: unknown key; valid keys are args, autoscaling`},
 		{"wrong type", "", "serving.models[0].gpus", "two", `llm-platform:serving.models[0].gpus: "two" is invalid: must be a whole number`},
+		{"quantity as a list", "", "serving.models[0].shmSize", []any{"1Gi"}, `llm-platform:serving.models[0].shmSize: ["1Gi"] is invalid: must be a quantity such as "500m" or "16Gi"`},
+		{"budget as a list", "", "checkpoint.disruption.maxUnavailable", []any{1}, `llm-platform:checkpoint.disruption.maxUnavailable: [1] is invalid: must be a count or a percentage`},
 		{"fractional count", "", "checkpoint.replicas", 1.5, `llm-platform:checkpoint.replicas: 1.5 is invalid: must be a whole number`},
 		{"object where a list belongs", "", "serving.models", map[string]any{"name": "x"}, `llm-platform:serving.models: {"name":"x"} is invalid: must be a list`},
 		{"missing section", "", "checkpoint", nil, `llm-platform:checkpoint: null is invalid: required: the stack file has no llm-platform:checkpoint section`},
@@ -116,6 +118,14 @@ func TestInvalidConfigIsRejectedWithKeyValueAndRule(t *testing.T) {
 	if len(cases) < 30 {
 		t.Fatalf("only %d cases", len(cases))
 	}
+}
+
+func TestQuantitiesMayBeNumbers(t *testing.T) {
+	c := stacktest.Load(t, "dev").Set(t, "serving.models[0].resources.requests.cpu", 4)
+	res, err := load(c)
+	require.NoError(t, err)
+	assert.Equal(t, config.Quantity("4"), res.Config.Serving.Models[0].Resources.Requests.CPU)
+	assert.Equal(t, config.Quantity("4"), res.Config.Serving.Models[0].Resources.Limits.CPU)
 }
 
 func TestEveryProblemIsReportedAtOnce(t *testing.T) {

@@ -50,25 +50,15 @@ func (d *decoder) decode(key string, raw any, dst reflect.Value) {
 	if raw == nil {
 		return // an explicit null keeps the default
 	}
-	switch dst.Type() {
-	case reflect.TypeFor[Quantity]():
+	// Quantities and counts-or-percentages may be written as strings or numbers.
+	if rule, ok := stringOrNumber[dst.Type()]; ok {
 		switch v := raw.(type) {
 		case string:
 			dst.SetString(v)
 		case json.Number:
 			dst.SetString(v.String())
 		default:
-			d.fail(key, raw, "must be a quantity such as \"500m\" or \"16Gi\"", "")
-		}
-		return
-	case reflect.TypeFor[IntOrPercent]():
-		switch v := raw.(type) {
-		case string:
-			dst.SetString(v)
-		case json.Number:
-			dst.SetString(v.String())
-		default:
-			d.fail(key, raw, "must be a count or a percentage", "1 or \"25%\"")
+			d.fail(key, raw, rule[0], rule[1])
 		}
 		return
 	}
@@ -151,6 +141,12 @@ func (d *decoder) decode(key string, raw any, dst reflect.Value) {
 	default:
 		panic(fmt.Sprintf("config: no decoder for %s", dst.Type())) // a programming error, not an input error
 	}
+}
+
+// stringOrNumber maps each such type to its rule and example.
+var stringOrNumber = map[reflect.Type][2]string{
+	reflect.TypeFor[Quantity]():     {"must be a quantity such as \"500m\" or \"16Gi\"", ""},
+	reflect.TypeFor[IntOrPercent](): {"must be a count or a percentage", "1 or \"25%\""},
 }
 
 func jsonFields(t reflect.Type) map[string]int {
