@@ -11,6 +11,7 @@ import (
 
 // Demand is what the whole stack asks of its namespace at its autoscaling
 // maximum, during a rollout, with the ingestion Job and a scheduled run active.
+// StatefulSet pods are replaced only once gone, so they count once.
 type Demand struct {
 	CPU, Memory, MemoryLimits, Storage resource.Quantity
 	GPUs, Pods                         int
@@ -29,19 +30,18 @@ func StackDemand(cfg *Config) Demand {
 		}
 		d.Pods += pods
 	}
-	surge := 0
-	if cfg.GPUPool.SpareCapacity {
-		surge = 1
-	}
 	for _, m := range cfg.Serving.Models {
-		pods := MaxReplicas(m.Replicas, m.Autoscaling) + surge
+		// One pod more than the replicas: during a rollout or an eviction either a
+		// surge pod runs beside the old ones, or an old pod that is still draining
+		// (it counts against the quota until it is gone) overlaps its replacement.
+		pods := MaxReplicas(m.Replicas, m.Autoscaling) + 1
 		add(pods, m.Resources)
 		d.GPUs += pods * m.GPUs
 		d.GPUParts = append(d.GPUParts, fmt.Sprintf("%s: %d pods x %d", names.Inference(m.Name), pods, m.GPUs))
 		d.Storage.Add(resource.MustParse(string(m.ModelCache.Size)))
 	}
 	t := cfg.Pipeline.Transformation
-	add(MaxReplicas(t.Replicas, t.Autoscaling)+1, t.Resources) // its rollout surges by one
+	add(MaxReplicas(t.Replicas, t.Autoscaling)+1, t.Resources) // the same one pod more
 	add(cfg.Pipeline.Ingestion.Parallelism, cfg.Pipeline.Ingestion.Resources)
 	add(1, cfg.Pipeline.Ingestion.Resources) // a scheduled run (Forbid: at most one)
 	add(cfg.Checkpoint.Replicas, cfg.Checkpoint.Resources)

@@ -42,14 +42,25 @@ type Outcome struct {
 	Checks []Check
 }
 
-// PrepareNodes applies the fake nodes and StorageClasses the stacks expect.
+// PrepareNodes creates the fake nodes and StorageClasses the stacks expect,
+// the ones that are missing only. Existing ones are left alone: once a node has
+// been cordoned or drained, the node controller co-owns its taints, and
+// re-applying ours would fight it.
 func PrepareNodes(k Kubectl, cfgs ...config.Config) error {
 	infra, err := ToYAML(Infrastructure(cfgs...))
 	if err != nil {
 		return err
 	}
-	_, err = k.Apply(infra)
-	return err
+	_, stderr, err := k.Run(infra, "create", "-f", "-")
+	if err == nil {
+		return nil
+	}
+	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		if line != "" && !strings.Contains(line, "AlreadyExists") && !strings.Contains(line, "already exists") {
+			return err
+		}
+	}
+	return nil
 }
 
 // Deploy renders the stack, applies it server-side with strict validation
