@@ -266,7 +266,7 @@ func (p *Platform) networkPolicies(ctx *pulumi.Context, name string, args Args, 
 			}}},
 			PolicyTypes: pulumi.ToStringArray([]string{"Ingress"}),
 			Ingress:     networkingv1.NetworkPolicyIngressRuleArray{networkingv1.NetworkPolicyIngressRuleArgs{From: peers, Ports: tcpPorts(args.InternalPorts)}},
-		}}, policy{"netpol-internal-egress", names.NetworkAllowInternal + "-egress", &networkingv1.NetworkPolicySpecArgs{
+		}}, policy{"netpol-internal-egress", names.NetworkInternalOut, &networkingv1.NetworkPolicySpecArgs{
 			PodSelector: platformPods,
 			PolicyTypes: pulumi.ToStringArray([]string{"Egress"}),
 			Egress:      networkingv1.NetworkPolicyEgressRuleArray{networkingv1.NetworkPolicyEgressRuleArgs{To: peers, Ports: tcpPorts(args.InternalPorts)}},

@@ -17,18 +17,7 @@ func LoadConfig(root, stackName string) (config.Config, error) {
 	if err != nil {
 		return config.Config{}, err
 	}
-	secret := func(key string) bool {
-		for _, s := range sf.SecretKeys {
-			if s == config.Project+":"+key {
-				return true
-			}
-		}
-		return false
-	}
-	res, err := config.Load(func(key string) (string, bool) {
-		v, ok := sf.Config[config.Project+":"+key]
-		return v, ok
-	}, secret)
+	res, err := config.Load(sf.Lookup, sf.IsSecret)
 	return res.Config, err
 }
 

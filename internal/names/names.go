@@ -26,6 +26,7 @@ const (
 	NetworkAllowMetrics  = "allow-metrics-scrapers"
 	NetworkAllowEgress   = "allow-egress"
 	NetworkAllowInternal = "allow-platform-internal"
+	NetworkInternalOut   = "allow-platform-internal-egress"
 	LimitRange           = "defaults"
 	ResourceQuota        = "platform"
 )

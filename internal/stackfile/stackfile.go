@@ -31,6 +31,17 @@ type Stack struct {
 	SecretKeys []string
 }
 
+// Lookup returns the value of a project key ("serving"), as config.Load wants it.
+func (s Stack) Lookup(key string) (string, bool) {
+	v, ok := s.Config[config.Project+":"+key]
+	return v, ok
+}
+
+// IsSecret reports whether a project key was set as a secret.
+func (s Stack) IsSecret(key string) bool {
+	return slices.Contains(s.SecretKeys, config.Project+":"+key)
+}
+
 // Load reads Pulumi.<stack>.yaml from dir. Keys of this project that the
 // program does not know are an error: a misspelled key would otherwise be
 // ignored in silence. Keys of other namespaces (kubernetes:context) pass.
