@@ -107,9 +107,15 @@ func node(name, zone string, extra map[string]string, taints []any, res map[stri
 		"apiVersion": "v1",
 		"kind":       "Node",
 		"metadata": map[string]any{
-			"name":        name,
-			"labels":      labels,
-			"annotations": map[string]any{"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+			"name":   name,
+			"labels": labels,
+			"annotations": map[string]any{
+				"kwok.x-k8s.io/node":           "fake",
+				"node.alpha.kubernetes.io/ttl": "0",
+				// metrics-server scrapes kwok, which serves every node's
+				// kubelet resource metrics on one port, each under its own path.
+				"metrics.k8s.io/resource-metrics-path": "/metrics/nodes/" + name + "/metrics/resource",
+			},
 		},
 		"status": map[string]any{"capacity": res, "allocatable": res},
 	}
