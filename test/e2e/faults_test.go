@@ -32,35 +32,42 @@ import (
 const neverReady = "e2e.llm-platform.dev/never-ready" // kwok keeps such pods Pending
 
 var (
-	testdata   = filepath.Join(root, "test", "e2e", "testdata")
-	deployOnce sync.Once
-	deployErr  error
-	faults     config.Config // spare GPU node
-	nospare    config.Config // exactly enough GPUs
-	llama      = names.Inference("llama")
+	testdata = filepath.Join(root, "test", "e2e", "testdata")
+	faults   config.Config // spare GPU node
+	nospare  config.Config // exactly enough GPUs
+	llama    = names.Inference("llama")
+
+	deployMu sync.Mutex
+	deployed = map[string]error{}
 )
+
+// deployTestStack deploys test/e2e/testdata/Pulumi.<name>.yaml once per run,
+// with the nodes its GPU pool needs, and returns its configuration.
+func deployTestStack(t *testing.T, name string) config.Config {
+	t.Helper()
+	cfg, err := localcluster.LoadConfig(testdata, name)
+	require.NoError(t, err)
+	deployMu.Lock()
+	defer deployMu.Unlock()
+	err, done := deployed[name]
+	if !done {
+		err = localcluster.PrepareNodes(kubectl, cfg)
+		if err == nil {
+			var out bytes.Buffer
+			if _, err = localcluster.Deploy(testdata, name, kubectl, 3*time.Minute, &out); err != nil {
+				err = fmt.Errorf("%w\n%s", err, out.String())
+			}
+		}
+		deployed[name] = err
+	}
+	require.NoError(t, err, "deploy test stack %s", name)
+	return cfg
+}
 
 func deployFaultStacks(t *testing.T) {
 	t.Helper()
-	deployOnce.Do(func() {
-		for _, s := range []struct {
-			name string
-			cfg  *config.Config
-		}{{"faults", &faults}, {"nospare", &nospare}} {
-			if *s.cfg, deployErr = localcluster.LoadConfig(testdata, s.name); deployErr != nil {
-				return
-			}
-			if deployErr = localcluster.PrepareNodes(kubectl, *s.cfg); deployErr != nil {
-				return
-			}
-			var out bytes.Buffer
-			if _, deployErr = localcluster.Deploy(testdata, s.name, kubectl, 3*time.Minute, &out); deployErr != nil {
-				deployErr = fmt.Errorf("%w\n%s", deployErr, out.String())
-				return
-			}
-		}
-	})
-	require.NoError(t, deployErr)
+	faults = deployTestStack(t, "faults")
+	nospare = deployTestStack(t, "nospare")
 }
 
 func deployment(t *testing.T, ns, name string) appsv1.Deployment {

@@ -1,0 +1,217 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"llm-platform/internal/names"
+	"llm-platform/internal/render"
+)
+
+// kwok reports a pod's CPU usage from this annotation to the metrics-server
+// that hack/cluster.sh runs beside the control plane.
+const usageCPU = "kwok.x-k8s.io/usage-cpu"
+
+// Scenario 10: the inference HPA scales up under simulated load, step by step
+// as its behavior policy allows, to its maximum, and every new replica gets a
+// GPU and becomes Ready.
+func TestFaultAutoscalerScalesUpUnderLoad(t *testing.T) {
+	cfg := deployTestStack(t, "autoscale")
+	ns := cfg.Namespace.Name
+	model := cfg.Serving.Models[0]
+	name := names.Inference(model.Name)
+	minReplicas, maxReplicas := int32(model.Autoscaling.MinReplicas), int32(model.Autoscaling.MaxReplicas)
+
+	var hpa autoscalingv2.HorizontalPodAutoscaler
+	waitFor(t, "the HPA to read CPU utilization from metrics-server", 3*time.Minute, func() bool {
+		require.NoError(t, kubectl.GetJSON(&hpa, "-n", ns, "hpa", name))
+		return cpuUtilization(hpa) != nil && hpa.Status.CurrentReplicas == minReplicas
+	})
+	assert.Equal(t, minReplicas, hpa.Status.DesiredReplicas, "idle, it holds the minimum (CPU at %d%%)", *cpuUtilization(hpa))
+	// The policy to hold it to is the one the stack renders, and the API
+	// server kept it as rendered (not its own defaults).
+	scaleUp := renderedScaleUp(t, "autoscale", name)
+	assert.Equal(t, scaleUp, hpa.Spec.Behavior.ScaleUp)
+
+	// Load: every replica running now uses twice its CPU request, far above
+	// the target; the replicas the HPA adds stay idle.
+	load := resource.MustParse(string(model.Resources.Requests.CPU))
+	load.Add(load)
+	watch := watchReplicas(ns, name)
+	loaded := time.Now()
+	for _, p := range podsOf(t, ns, name) {
+		_, _, err := kubectl.Run(nil, "-n", ns, "annotate", "--overwrite", "pod", p.Name, usageCPU+"="+load.String())
+		require.NoError(t, err)
+	}
+	waitFor(t, "the Deployment to reach maxReplicas", 4*time.Minute, func() bool {
+		return watch.Latest() == maxReplicas && deployment(t, ns, name).Status.AvailableReplicas == maxReplicas
+	})
+	history := watch.Stop()
+	t.Logf("replicas after load: %v", history)
+
+	// It reacts within a few metric resolutions and HPA syncs, and never
+	// faster than the policy allows: each step at most the limit computed
+	// from the replicas one period earlier (the HPA's sliding window; two
+	// seconds of slack for the polling).
+	require.Greater(t, len(history), 1, "no scale-up")
+	require.Equal(t, minReplicas, history[0].replicas)
+	assert.Less(t, history[1].at.Sub(loaded), 90*time.Second, "the HPA reacts to load within 90 s")
+	period := time.Duration(maxPeriodSeconds(scaleUp)) * time.Second
+	for _, step := range history[1:] {
+		from := replicasAt(history, step.at.Add(-period+2*time.Second))
+		assert.LessOrEqual(t, step.replicas, scaleUpLimit(scaleUp, from),
+			"step to %s: at most the policy's limit from the %d replicas one period earlier", step, from)
+		assert.LessOrEqual(t, step.replicas, maxReplicas, "never above maxReplicas")
+	}
+
+	// Each added replica was placed on a GPU node and tolerates its taint.
+	for _, p := range podsOf(t, ns, name) {
+		var node corev1.Node
+		require.NoError(t, kubectl.GetJSON(&node, "node", p.Spec.NodeName))
+		assert.Equal(t, cfg.GPUPool.NodeLabelValue, node.Labels[cfg.GPUPool.NodeLabelKey], "pod %s", p.Name)
+		assert.True(t, ready(p), "pod %s is Ready", p.Name)
+	}
+}
+
+func renderedScaleUp(t *testing.T, stack, name string) *autoscalingv2.HPAScalingRules {
+	t.Helper()
+	objs, err := render.Objects(testdata, stack)
+	require.NoError(t, err)
+	for _, o := range objs {
+		if o.Kind() == "HorizontalPodAutoscaler" && o.Name() == name {
+			var hpa autoscalingv2.HorizontalPodAutoscaler
+			require.NoError(t, o.Decode(&hpa))
+			require.NotNil(t, hpa.Spec.Behavior, "the stack sets a behavior")
+			require.NotNil(t, hpa.Spec.Behavior.ScaleUp, "the stack sets a scale-up policy")
+			return hpa.Spec.Behavior.ScaleUp
+		}
+	}
+	t.Fatalf("stack %s renders no HPA %s", stack, name)
+	return nil
+}
+
+func cpuUtilization(hpa autoscalingv2.HorizontalPodAutoscaler) *int32 {
+	for _, m := range hpa.Status.CurrentMetrics {
+		if m.Type == autoscalingv2.ResourceMetricSourceType && m.Resource != nil && m.Resource.Name == corev1.ResourceCPU {
+			return m.Resource.Current.AverageUtilization
+		}
+	}
+	return nil
+}
+
+// scaleUpLimit is how many replicas the scale-up rules allow within one
+// period, starting from current: what the HPA controller computes.
+func scaleUpLimit(rules *autoscalingv2.HPAScalingRules, current int32) int32 {
+	var limits []int32
+	for _, p := range rules.Policies {
+		switch p.Type {
+		case autoscalingv2.PodsScalingPolicy:
+			limits = append(limits, current+p.Value)
+		case autoscalingv2.PercentScalingPolicy:
+			limits = append(limits, int32(math.Ceil(float64(current)*(1+float64(p.Value)/100))))
+		}
+	}
+	selectMin := rules.SelectPolicy != nil && *rules.SelectPolicy == autoscalingv2.MinChangePolicySelect
+	limit := limits[0]
+	for _, l := range limits[1:] {
+		if selectMin {
+			limit = min(limit, l)
+		} else {
+			limit = max(limit, l)
+		}
+	}
+	return limit
+}
+
+// replicasAt is the replica count in force at time at: the last step seen
+// by then, or the first one seen when at is earlier.
+func replicasAt(history []replicaStep, at time.Time) int32 {
+	replicas := history[0].replicas
+	for _, s := range history {
+		if s.at.After(at) {
+			break
+		}
+		replicas = s.replicas
+	}
+	return replicas
+}
+
+func maxPeriodSeconds(rules *autoscalingv2.HPAScalingRules) int32 {
+	var longest int32
+	for _, p := range rules.Policies {
+		longest = max(longest, p.PeriodSeconds)
+	}
+	return longest
+}
+
+type replicaStep struct {
+	replicas int32
+	at       time.Time
+}
+
+func (s replicaStep) String() string {
+	return fmt.Sprintf("%d@%s", s.replicas, s.at.Format("15:04:05.0"))
+}
+
+// replicaWatch records every change of a Deployment's spec.replicas, with
+// the time it was seen, polling four times a second.
+type replicaWatch struct {
+	mu       sync.Mutex
+	history  []replicaStep
+	done     chan struct{}
+	finished chan struct{}
+}
+
+func watchReplicas(ns, name string) *replicaWatch {
+	w := &replicaWatch{done: make(chan struct{}), finished: make(chan struct{})}
+	go func() {
+		defer close(w.finished)
+		for {
+			var d appsv1.Deployment
+			if kubectl.GetJSON(&d, "-n", ns, "deployment", name) == nil && d.Spec.Replicas != nil {
+				w.mu.Lock()
+				if len(w.history) == 0 || w.history[len(w.history)-1].replicas != *d.Spec.Replicas {
+					w.history = append(w.history, replicaStep{*d.Spec.Replicas, time.Now()})
+				}
+				w.mu.Unlock()
+			}
+			select {
+			case <-w.done:
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}()
+	return w
+}
+
+// Latest is the replica count last seen (0 before the first poll).
+func (w *replicaWatch) Latest() int32 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.history) == 0 {
+		return 0
+	}
+	return w.history[len(w.history)-1].replicas
+}
+
+// Stop ends the watch and returns what it saw.
+func (w *replicaWatch) Stop() []replicaStep {
+	close(w.done)
+	<-w.finished
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.history
+}
