@@ -93,27 +93,38 @@ func ready(p corev1.Pod) bool {
 	return false
 }
 
-// watchAvailable records the lowest availableReplicas of a Deployment until stop is called.
-func watchAvailable(t *testing.T, ns, name string) (stop func() int32) {
-	lowest := atomic.Int32{}
-	lowest.Store(1 << 30)
+// pollDeployment hands the Deployment to observe four times a second, in the
+// background, until the returned stop is called.
+func pollDeployment(ns, name string, observe func(appsv1.Deployment)) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
 		for {
 			var d appsv1.Deployment
-			if kubectl.GetJSON(&d, "-n", ns, "deployment", name) == nil && d.Status.AvailableReplicas < lowest.Load() {
-				lowest.Store(d.Status.AvailableReplicas)
+			if kubectl.GetJSON(&d, "-n", ns, "deployment", name) == nil {
+				observe(d)
 			}
 			select {
 			case <-done:
 				return
-			case <-time.After(200 * time.Millisecond):
+			case <-time.After(250 * time.Millisecond):
 			}
 		}
 	}()
-	return func() int32 { close(done); <-finished; return lowest.Load() }
+	return func() { close(done); <-finished }
+}
+
+// watchAvailable records the lowest availableReplicas of a Deployment until stop is called.
+func watchAvailable(ns, name string) (stop func() int32) {
+	lowest := atomic.Int32{}
+	lowest.Store(1 << 30)
+	stopPolling := pollDeployment(ns, name, func(d appsv1.Deployment) {
+		if d.Status.AvailableReplicas < lowest.Load() {
+			lowest.Store(d.Status.AvailableReplicas)
+		}
+	})
+	return func() int32 { stopPolling(); return lowest.Load() }
 }
 
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
@@ -156,7 +167,7 @@ func TestFaultDrainWithSpareNode(t *testing.T) {
 	deployFaultStacks(t)
 	ns := faults.Namespace.Name
 	node := podsOf(t, ns, llama)[0].Spec.NodeName
-	stop := watchAvailable(t, ns, llama)
+	stop := watchAvailable(ns, llama)
 	_, stderr, err := kubectl.Run(nil, "drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=90s")
 	lowest := stop()
 	defer kubectl.Run(nil, "uncordon", node)
@@ -179,7 +190,7 @@ func TestFaultStuckRolloutAndExhaustedBudget(t *testing.T) {
 	deadline := serving.PlanRollout(faults.Serving.Models[0], faults.GPUPool).ProgressDeadlineSeconds
 	require.Equal(t, int32(deadline), *deployment(t, ns, llama).Spec.ProgressDeadlineSeconds)
 
-	stop := watchAvailable(t, ns, llama)
+	stop := watchAvailable(ns, llama)
 	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"labels":{%q:"true"}},"spec":{"containers":[{"name":"server","image":"vllm/vllm-openai:never-ready"}]}}}}`, neverReady)
 	_, _, err := kubectl.Run(nil, "-n", ns, "patch", "deployment", llama, "-p", patch)
 	require.NoError(t, err)
@@ -256,7 +267,7 @@ func TestFaultRollingUpdates(t *testing.T) {
 		ns := tc.cfg.Namespace.Name
 		t.Run(ns, func(t *testing.T) {
 			converged(t, tc.cfg)
-			stop := watchAvailable(t, ns, llama)
+			stop := watchAvailable(ns, llama)
 			_, _, err := kubectl.Run(nil, "-n", ns, "set", "image", "deployment/"+llama, "server=vllm/vllm-openai:v0.6.4")
 			require.NoError(t, err)
 			_, stderr, err := kubectl.Run(nil, "-n", ns, "rollout", "status", "deployment/"+llama, "--timeout=120s")
