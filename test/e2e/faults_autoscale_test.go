@@ -63,21 +63,18 @@ func TestFaultAutoscalerScalesUpUnderLoad(t *testing.T) {
 
 	// It reacts within a few metric resolutions and HPA syncs, and never
 	// faster than the policy allows: each step at most the limit computed
-	// from the replicas one period earlier (the HPA's sliding window). Five
-	// seconds of slack absorb a late poll; a step beyond the policy would come
-	// a whole HPA sync (15 s) early and still be caught.
+	// as the HPA does, from the replicas one policy period earlier (its
+	// sliding window).
 	require.Greater(t, len(history), 1, "no scale-up")
 	require.Equal(t, minReplicas, history[0].replicas)
 	assert.Less(t, history[1].at.Sub(loaded), 90*time.Second, "the HPA reacts to load within 90 s")
-	period := time.Duration(maxPeriodSeconds(scaleUp)) * time.Second
 	for _, step := range history[1:] {
-		from := replicasAt(history, step.at.Add(-period+5*time.Second))
-		assert.LessOrEqual(t, step.replicas, scaleUpLimit(scaleUp, from),
-			"step to %s: at most the policy's limit from the %d replicas one period earlier", step, from)
+		assert.LessOrEqual(t, step.replicas, scaleUpLimit(scaleUp, history, step.at),
+			"step to %s: at most the policy's limit (replicas seen: %v)", step, history)
 		assert.LessOrEqual(t, step.replicas, maxReplicas, "never above maxReplicas")
 	}
 
-	// Each added replica was placed on a GPU node and tolerates its taint.
+	// Every replica, the added ones included, runs Ready on the GPU pool.
 	for _, p := range podsOf(t, ns, name) {
 		var node corev1.Node
 		require.NoError(t, kubectl.GetJSON(&node, "node", p.Spec.NodeName))
@@ -112,16 +109,22 @@ func cpuUtilization(hpa autoscalingv2.HorizontalPodAutoscaler) *int32 {
 	return nil
 }
 
-// scaleUpLimit is how many replicas the scale-up rules allow within one
-// period, starting from current: what the HPA controller computes.
-func scaleUpLimit(rules *autoscalingv2.HPAScalingRules, current int32) int32 {
+// windowSlack absorbs a late poll when looking one period back. A step
+// beyond the policy would come a whole HPA sync (15 s) early and still be caught.
+const windowSlack = 5 * time.Second
+
+// scaleUpLimit is the most replicas the scale-up rules allow at time at, as
+// the HPA controller computes it: each policy counts from the replicas in
+// force one of its periods earlier, and selectPolicy picks among them.
+func scaleUpLimit(rules *autoscalingv2.HPAScalingRules, history []replicaStep, at time.Time) int32 {
 	var limits []int32
 	for _, p := range rules.Policies {
+		from := replicasAt(history, at.Add(-time.Duration(p.PeriodSeconds)*time.Second+windowSlack))
 		switch p.Type {
 		case autoscalingv2.PodsScalingPolicy:
-			limits = append(limits, current+p.Value)
+			limits = append(limits, from+p.Value)
 		case autoscalingv2.PercentScalingPolicy:
-			limits = append(limits, int32(math.Ceil(float64(current)*(1+float64(p.Value)/100))))
+			limits = append(limits, int32(math.Ceil(float64(from)*(1+float64(p.Value)/100))))
 		}
 	}
 	selectMin := rules.SelectPolicy != nil && *rules.SelectPolicy == autoscalingv2.MinChangePolicySelect
@@ -147,14 +150,6 @@ func replicasAt(history []replicaStep, at time.Time) int32 {
 		replicas = s.replicas
 	}
 	return replicas
-}
-
-func maxPeriodSeconds(rules *autoscalingv2.HPAScalingRules) int32 {
-	var longest int32
-	for _, p := range rules.Policies {
-		longest = max(longest, p.PeriodSeconds)
-	}
-	return longest
 }
 
 type replicaStep struct {
