@@ -22,18 +22,18 @@ func TestProjectFilesLoadUnderPulumisSchema(t *testing.T) {
 	assert.Equal(t, config.Project, string(proj.Name))
 	assert.Equal(t, "go", proj.Runtime.Name())
 	assert.Empty(t, proj.Runtime.Options(), "source mode: `pulumi up` always runs the code in the tree")
+	// Pulumi requires every declared key that has no default: the optional
+	// secrets must not be declared, or `pulumi preview` refuses a stack without them.
 	var declared []string
 	for k, v := range proj.Config {
 		declared = append(declared, k)
 		assert.NotEmpty(t, v.Description, k)
+		assert.Nil(t, v.Default, "%s: a default would hide a missing key", k)
 	}
 	slices.Sort(declared)
-	want := slices.Clone(config.Keys)
+	want := slices.Clone(config.RequiredKeys)
 	slices.Sort(want)
 	assert.Equal(t, want, declared)
-	for _, k := range []string{config.SecretModelRegistryToken, config.SecretRegistryCredentials} {
-		assert.True(t, proj.Config[k].Secret, k)
-	}
 
 	dir := t.TempDir()
 	cmd := exec.Command("hack/pulumi.sh", "project")
@@ -45,7 +45,10 @@ func TestProjectFilesLoadUnderPulumisSchema(t *testing.T) {
 	assert.Equal(t, proj.Name, fast.Name)
 	abs, _ := filepath.Abs("bin/llm-platform")
 	assert.Equal(t, abs, fast.Runtime.Options()["binary"])
+	// Pulumi joins stackConfigDir onto the project's directory, so it must be
+	// relative: an absolute path would point inside build/pulumi.
 	root, _ := filepath.Abs(".")
-	assert.Equal(t, root, fast.StackConfigDir)
+	assert.False(t, filepath.IsAbs(fast.StackConfigDir), fast.StackConfigDir)
+	assert.Equal(t, root, filepath.Join(dir, fast.StackConfigDir))
 	assert.Equal(t, len(proj.Config), len(fast.Config))
 }

@@ -23,7 +23,8 @@ write_project() {
   # Same project, binary runtime, stack files from the repository root.
   sed -e "s|^runtime: go\$|runtime:\n  name: go\n  options:\n    binary: $root/bin/llm-platform|" \
     "$root/Pulumi.yaml" >"$project/Pulumi.yaml"
-  printf 'stackConfigDir: %s\n' "$root" >>"$project/Pulumi.yaml"
+  # Pulumi joins stackConfigDir onto the project's directory: it must be relative.
+  printf 'stackConfigDir: %s\n' "$(realpath -m --relative-to="$project" "$root")" >>"$project/Pulumi.yaml"
 }
 
 if [ "$action" = project ]; then

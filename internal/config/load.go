@@ -5,11 +5,19 @@ import (
 	"fmt"
 )
 
-// Keys lists every top-level key of the project, in the order a stack file
-// usually holds them. Render uses it to reject unknown keys in stack files.
-var Keys = []string{"environment", "namespace", "gpuPool", "serving", "pipeline", "checkpoint", "cron", SecretModelRegistryToken, SecretRegistryCredentials}
+// RequiredKeys are the top-level keys every stack file sets, in the order a
+// stack file usually holds them. Pulumi.yaml declares exactly these: Pulumi
+// treats every declared key without a default as required.
+var RequiredKeys = []string{"environment", "namespace", "gpuPool", "serving", "pipeline", "checkpoint", "cron"}
 
-// Secret keys: optional, and only ever set with `pulumi config set --secret`.
+// SecretKeys are optional, and only ever set with `pulumi config set --secret`.
+var SecretKeys = []string{SecretModelRegistryToken, SecretRegistryCredentials}
+
+// Keys lists every top-level key of the project. Render uses it to reject
+// unknown keys in stack files.
+var Keys = append(append([]string{}, RequiredKeys...), SecretKeys...)
+
+// The secret keys.
 const (
 	SecretModelRegistryToken  = "modelRegistryToken"
 	SecretRegistryCredentials = "registryCredentials"
@@ -60,7 +68,7 @@ func Load(lookup Lookup, isSecret func(key string) bool) (Result, error) {
 		d.decodeJSON(s.key, text, s.dst)
 	}
 
-	for _, key := range []string{SecretModelRegistryToken, SecretRegistryCredentials} {
+	for _, key := range SecretKeys {
 		value, set := lookup(key)
 		if !set {
 			continue
