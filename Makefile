@@ -24,7 +24,7 @@ fmt: ## Format the Go code.
 lint: ## gofmt, go vet and actionlint (the GitHub workflows) must be clean.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) vet -tags e2e ./test/e2e/
+	$(GO) vet -tags e2e ./test/...
 	hack/tools.sh checks
 	$(TOOLS)/actionlint
 
@@ -43,8 +43,13 @@ e2e: ## Apply the dev and prod renders to a real local control plane and check t
 	hack/tools.sh control-plane
 	$(GO) test -tags e2e -count=1 -timeout 20m ./test/e2e/
 
+.PHONY: e2e-pulumi
+e2e-pulumi: ## The real Pulumi engine on the local control plane: preview, up, drift, outputs, destroy (skipped without the engine).
+	@if ! hack/pulumi.sh engine; then echo "e2e-pulumi: SKIPPED, no Pulumi engine found; see README"; exit 0; fi; \
+	hack/tools.sh control-plane && $(GO) test -tags e2e -count=1 -timeout 40m -v ./test/e2epulumi/
+
 .PHONY: test
-test: lint unit render score e2e ## Every test: lint, unit tests, renders, kube-score, end-to-end on the local control plane.
+test: lint unit render score e2e e2e-pulumi ## Every test: lint, unit tests, renders, kube-score, end-to-end on the local control plane, the Pulumi engine tier.
 
 .PHONY: bench
 bench: ## Render and convergence benchmarks; prints a table and writes BENCHMARKS.md.
@@ -53,19 +58,22 @@ bench: ## Render and convergence benchmarks; prints a table and writes BENCHMARK
 
 ##@ Deliver with Pulumi (needs the Pulumi CLI)
 
+# Extra flags for pulumi, e.g. PULUMI_FLAGS="--yes" in CI, "--expect-no-changes".
+PULUMI_FLAGS ?=
+
 .PHONY: preview
 preview: build ## pulumi preview --diff of STACK, on the prebuilt program.
-	hack/pulumi.sh preview $(STACK)
+	hack/pulumi.sh preview $(STACK) $(PULUMI_FLAGS)
 
 .PHONY: deploy
 deploy: build ## pulumi up of STACK, on the prebuilt program.
-	hack/pulumi.sh deploy $(STACK)
+	hack/pulumi.sh deploy $(STACK) $(PULUMI_FLAGS)
 
 .PHONY: up-pulumi
 up-pulumi: build ## Like `make up`, but through `pulumi up` with a local file backend in build/.
 	hack/cluster.sh up
 	$(GO) run ./cmd/localcluster -stack $(STACK) -nodes-only
-	hack/pulumi.sh local-up $(STACK)
+	hack/pulumi.sh local-up $(STACK) $(PULUMI_FLAGS)
 
 ##@ Render and local control plane
 
@@ -79,7 +87,7 @@ render: ## Render STACK (default: every stack) to out/<stack>/manifests.yaml, of
 up: ## Build tools if missing, start the local cluster, deploy the dev stack, show it converged.
 	hack/cluster.sh up
 	$(GO) run ./cmd/localcluster -stack $(STACK)
-	@if command -v pulumi >/dev/null 2>&1; then echo "pulumi is on your PATH: 'make up-pulumi' deploys the same stack onto this cluster through pulumi up."; fi
+	@if hack/pulumi.sh engine >/dev/null 2>&1; then echo "The Pulumi engine is here: 'make up-pulumi' deploys the same stack onto this cluster through pulumi up."; fi
 
 .PHONY: down
 down: ## Delete the local cluster.
