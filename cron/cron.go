@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
-	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -14,7 +13,6 @@ import (
 	"llm-platform/internal/labels"
 	"llm-platform/internal/names"
 	"llm-platform/internal/podspec"
-	"llm-platform/pipeline"
 )
 
 // Args configures the schedule.
@@ -25,10 +23,9 @@ type Args struct {
 	Namespace pulumi.StringInput
 	// Workload labels the CronJob and its runs.
 	Workload labels.Workload
-	// PodTemplate is the pod of one run (see pipeline.IngestionPodTemplate).
-	PodTemplate *corev1.PodTemplateSpecArgs
-	// FailFastExitCodes fail a run at once, as for the ingestion Job.
-	FailFastExitCodes []int
+	// Run is the Job spec of one run: the same as the first run's, with the
+	// schedule's own limits (see pipeline.RunSpec).
+	Run *batchv1.JobSpecArgs
 }
 
 // Schedule is the pipeline's CronJob.
@@ -61,13 +58,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			FailedJobsHistoryLimit:     pulumi.Int(c.FailedJobsHistoryLimit),
 			JobTemplate: &batchv1.JobTemplateSpecArgs{
 				Metadata: &metav1.ObjectMetaArgs{Labels: args.Workload.AllInput()},
-				Spec: &batchv1.JobSpecArgs{
-					BackoffLimit:            pulumi.Int(c.BackoffLimit),
-					ActiveDeadlineSeconds:   pulumi.Int(c.ActiveDeadlineSeconds),
-					TtlSecondsAfterFinished: pulumi.Int(c.TTLSecondsAfterFinished),
-					PodFailurePolicy:        pipeline.FailurePolicy(names.Ingestion, args.FailFastExitCodes),
-					Template:                args.PodTemplate,
-				},
+				Spec:     args.Run,
 			},
 		},
 	}, pulumi.Parent(s))

@@ -4,6 +4,9 @@
 package pipeline
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
@@ -118,6 +121,57 @@ func FailurePolicy(container string, failFast []int) *batchv1.PodFailurePolicyAr
 	return &batchv1.PodFailurePolicyArgs{Rules: rules}
 }
 
+// RunLimits bound one run. The first run's Job and the schedule's runs each
+// have their own.
+type RunLimits struct {
+	// BackoffLimit is how many failed pods are retried.
+	BackoffLimit int
+	// ActiveDeadlineSeconds bounds the whole run.
+	ActiveDeadlineSeconds int
+	// TTLSecondsAfterFinished deletes a finished run; nil keeps it.
+	TTLSecondsAfterFinished *int
+}
+
+// RunSpec is the Job spec of one ingestion run: the pod, its completion mode,
+// completions, parallelism and failure policy. The first run and every
+// scheduled run are built from it, so a scheduled run does exactly what the
+// first one did; only the limits differ.
+func RunSpec(pod IngestionPodArgs, limits RunLimits) *batchv1.JobSpecArgs {
+	in := pod.Ingestion
+	completionMode := "NonIndexed"
+	if in.Indexed {
+		completionMode = "Indexed"
+	}
+	spec := &batchv1.JobSpecArgs{
+		BackoffLimit:          pulumi.Int(limits.BackoffLimit),
+		ActiveDeadlineSeconds: pulumi.Int(limits.ActiveDeadlineSeconds),
+		Completions:           pulumi.Int(in.Completions),
+		Parallelism:           pulumi.Int(in.Parallelism),
+		CompletionMode:        pulumi.String(completionMode),
+		PodFailurePolicy:      FailurePolicy(names.Ingestion, in.FailFastExitCodes),
+		Template:              IngestionPodTemplate(pod),
+	}
+	if limits.TTLSecondsAfterFinished != nil {
+		spec.TtlSecondsAfterFinished = pulumi.Int(*limits.TTLSecondsAfterFinished)
+	}
+	return spec
+}
+
+// RunName names a run by the content of its spec: "ingestion-" and the first
+// ten hex digits of the SHA-256 of the spec as sent. A Job's spec cannot change
+// in place, so a changed run is a new Job under a new name, created beside the
+// old one, and never races the deletion of an object of the same name.
+func RunName(spec *batchv1.JobSpecArgs) pulumi.StringOutput {
+	return spec.ToJobSpecOutput().ApplyT(func(s batchv1.JobSpec) (string, error) {
+		text, err := json.Marshal(s)
+		if err != nil {
+			return "", err
+		}
+		sum := sha256.Sum256(text)
+		return names.Ingestion + "-" + hex.EncodeToString(sum[:])[:10], nil
+	}).(pulumi.StringOutput)
+}
+
 // New creates the pipeline.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Pipeline, error) {
 	p := &Pipeline{}
@@ -126,10 +180,10 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	parent := pulumi.Parent(p)
 	cfg := args.Pipeline
-	dataLabels := labels.Workload{Name: names.PipelineData, Instance: names.PipelineData, Component: "pipeline"}
+	dataLabels := labels.Workload{Name: names.PipelineDataApp, Instance: names.PipelineDataApp, Component: "pipeline"}
 
 	claim, err := corev1.NewPersistentVolumeClaim(ctx, name+"-data", &corev1.PersistentVolumeClaimArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(names.PipelineData), Namespace: args.Ingestion.Namespace, Labels: dataLabels.AllInput()},
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(names.PipelineData(cfg.Storage.StorageClass, cfg.Storage.AccessMode)), Namespace: args.Ingestion.Namespace, Labels: dataLabels.AllInput()},
 		Spec:     podspec.ClaimSpec(cfg.Storage),
 	}, parent, pulumi.RetainOnDelete(true))
 	if err != nil {
@@ -139,32 +193,21 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 
 	in := cfg.Ingestion
 	ingestion := IngestionWorkload(names.Ingestion)
-	completionMode := "NonIndexed"
-	if in.Indexed {
-		completionMode = "Indexed"
-	}
+	spec := RunSpec(IngestionPodArgs{
+		Ingestion: in, MountPath: cfg.MountPath, DataClaim: p.DataClaim, Shared: args.Ingestion,
+		Workload: ingestion, ModelRegistryTokenSecret: args.ModelRegistryTokenSecret,
+	}, RunLimits{BackoffLimit: in.BackoffLimit, ActiveDeadlineSeconds: in.ActiveDeadlineSeconds})
+	// The finished Job stays: it is the record that this run happened. A TTL
+	// would delete it, every refresh would then see it gone, and the next
+	// `pulumi up` would run ingestion again.
 	job, err := batchv1.NewJob(ctx, name+"-ingestion", &batchv1.JobArgs{
 		Metadata: &metav1.ObjectMetaArgs{
-			Name: pulumi.String(names.Ingestion), Namespace: args.Ingestion.Namespace, Labels: ingestion.AllInput(),
+			Name: RunName(spec), Namespace: args.Ingestion.Namespace, Labels: ingestion.AllInput(),
 			// An ingestion may run for hours; `pulumi up` must not wait for it.
 			Annotations: podspec.WorkloadAnnotations(pulumi.StringMap{SkipAwait: pulumi.String("true")}),
 		},
-		Spec: &batchv1.JobSpecArgs{
-			BackoffLimit:            pulumi.Int(in.BackoffLimit),
-			ActiveDeadlineSeconds:   pulumi.Int(in.ActiveDeadlineSeconds),
-			TtlSecondsAfterFinished: pulumi.Int(in.TTLSecondsAfterFinished),
-			Completions:             pulumi.Int(in.Completions),
-			Parallelism:             pulumi.Int(in.Parallelism),
-			CompletionMode:          pulumi.String(completionMode),
-			PodFailurePolicy:        FailurePolicy(names.Ingestion, in.FailFastExitCodes),
-			Template: IngestionPodTemplate(IngestionPodArgs{
-				Ingestion: in, MountPath: cfg.MountPath, DataClaim: p.DataClaim, Shared: args.Ingestion,
-				Workload: ingestion, ModelRegistryTokenSecret: args.ModelRegistryTokenSecret,
-			}),
-		},
-		// A Job's template is immutable: a change replaces it, and the fixed
-		// name means the old one must go first.
-	}, parent, pulumi.DeleteBeforeReplace(true))
+		Spec: spec,
+	}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %q: ingestion job: %w", name, err)
 	}
@@ -200,7 +243,7 @@ func newTransformation(ctx *pulumi.Context, name string, cfg config.Pipeline, sh
 	container.LivenessProbe = podspec.HTTPProbe(t.LivenessPath, "http", 10, 3)
 
 	deploymentMeta := meta()
-	deploymentMeta.Annotations = podspec.WorkloadAnnotations(nil)
+	deploymentMeta.Annotations = podspec.WorkloadAnnotations(availability.ReplicaOwnership(t.Autoscaling))
 	deployment, err := appsv1.NewDeployment(ctx, name+"-transformation", &appsv1.DeploymentArgs{
 		Metadata: deploymentMeta,
 		Spec: &appsv1.DeploymentSpecArgs{

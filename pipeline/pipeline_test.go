@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -12,25 +13,58 @@ import (
 	"llm-platform/pipeline"
 )
 
-func TestIngestionJobDoesNotHoldPulumiUp(t *testing.T) {
-	res := stacktest.Run(t, stacktest.Load(t, "prod"))
+// ingestionJob is the stack's one ingestion Job, whatever its name.
+func ingestionJob(t *testing.T, res *stacktest.Result) batchv1.Job {
+	t.Helper()
 	var job batchv1.Job
-	res.Decode(t, "Job", "ingestion", &job)
+	require.NoError(t, res.Only(t, "Job").Decode(&job))
+	return job
+}
+
+func TestIngestionJobDoesNotHoldPulumiUp(t *testing.T) {
+	job := ingestionJob(t, stacktest.Run(t, stacktest.Load(t, "prod")))
 	assert.Equal(t, "true", job.Annotations[pipeline.SkipAwait])
 	assert.Equal(t, int32(6), *job.Spec.BackoffLimit)
 	assert.Equal(t, int64(86400), *job.Spec.ActiveDeadlineSeconds)
-	assert.Equal(t, int32(86400), *job.Spec.TTLSecondsAfterFinished)
 	assert.Equal(t, corev1.RestartPolicyNever, job.Spec.Template.Spec.RestartPolicy)
 	assert.Equal(t, batchv1.IndexedCompletion, *job.Spec.CompletionMode)
 	assert.Equal(t, int32(8), *job.Spec.Completions)
 	assert.Equal(t, int32(4), *job.Spec.Parallelism)
-	assert.True(t, res.Resource(t, "kubernetes:batch/v1:Job", "pipeline-ingestion").DeleteBeforeReplace,
-		"a changed template replaces the Job, and its fixed name needs the old one gone first")
+}
+
+// A run is named by its spec: a changed run is a new Job beside the old one
+// (no delete-then-create race on one name), the same run keeps its name, and
+// the finished Job is kept so a refresh never sees it gone.
+func TestIngestionRunIsNamedByItsSpec(t *testing.T) {
+	name := func(c *stacktest.Config) string {
+		return ingestionJob(t, stacktest.Run(t, c)).Name
+	}
+	prod := name(stacktest.Load(t, "prod"))
+	assert.Regexp(t, `^ingestion-[0-9a-f]{10}$`, prod)
+	assert.Equal(t, prod, name(stacktest.Load(t, "prod")), "the same run, the same name")
+	for _, change := range []struct {
+		key   string
+		value any
+	}{
+		{"pipeline.ingestion.image", "ghcr.io/llm-platform/ingest:0.3.2"},
+		{"pipeline.ingestion.args", []any{"--source", "s3://corpus/raw-v2"}},
+		{"pipeline.ingestion.parallelism", 2},
+		{"pipeline.mountPath", "/corpus"},
+	} {
+		assert.NotEqual(t, prod, name(stacktest.Load(t, "prod").Set(t, change.key, change.value)), "%s changes the run", change.key)
+	}
+	assert.Equal(t, prod, name(stacktest.Load(t, "prod").Set(t, "pipeline.transformation.image", "ghcr.io/llm-platform/transform:0.4.0")),
+		"a change elsewhere is not a new run")
+
+	res := stacktest.Run(t, stacktest.Load(t, "prod"))
+	job := ingestionJob(t, res)
+	assert.Nil(t, job.Spec.TTLSecondsAfterFinished, "the finished Job is the record of the run")
+	assert.False(t, res.Resource(t, "kubernetes:batch/v1:Job", "pipeline-ingestion").DeleteBeforeReplace,
+		"names differ, so the new run is created before the old Job goes")
 }
 
 func TestPodFailurePolicy(t *testing.T) {
-	var job batchv1.Job
-	stacktest.Run(t, stacktest.Load(t, "prod")).Decode(t, "Job", "ingestion", &job)
+	job := ingestionJob(t, stacktest.Run(t, stacktest.Load(t, "prod")))
 	rules := job.Spec.PodFailurePolicy.Rules
 	require.Len(t, rules, 2)
 	assert.Equal(t, batchv1.PodFailurePolicyActionIgnore, rules[0].Action)
@@ -40,26 +74,26 @@ func TestPodFailurePolicy(t *testing.T) {
 	assert.Equal(t, "ingestion", *rules[1].OnExitCodes.ContainerName)
 
 	c := stacktest.Load(t, "prod").Set(t, "pipeline.ingestion.failFastExitCodes", []any{})
-	stacktest.Run(t, c).Decode(t, "Job", "ingestion", &job)
+	job = ingestionJob(t, stacktest.Run(t, c))
 	assert.Len(t, job.Spec.PodFailurePolicy.Rules, 1)
 }
 
 func TestSharedClaimIsKeptAndMountedByEveryStage(t *testing.T) {
 	res := stacktest.Run(t, stacktest.Load(t, "prod"))
 	var pvc corev1.PersistentVolumeClaim
-	res.Decode(t, "PersistentVolumeClaim", "pipeline-data", &pvc)
+	res.Decode(t, "PersistentVolumeClaim", "pipeline-data-rwx-efs-sc", &pvc)
 	assert.Equal(t, "2Ti", pvc.Spec.Resources.Requests.Storage().String())
 	assert.True(t, res.Resource(t, "kubernetes:core/v1:PersistentVolumeClaim", "pipeline-data").RetainOnDelete)
 
 	for _, tpl := range res.PodTemplates(t) {
-		if tpl.Owner == "Job/ingestion" || tpl.Owner == "Deployment/transformation" || tpl.Owner == "CronJob/pipeline-schedule" {
+		if strings.HasPrefix(tpl.Owner, "Job/ingestion-") || tpl.Owner == "Deployment/transformation" || tpl.Owner == "CronJob/pipeline-schedule" {
 			var claim string
 			for _, v := range tpl.Spec.Volumes {
 				if v.PersistentVolumeClaim != nil {
 					claim = v.PersistentVolumeClaim.ClaimName
 				}
 			}
-			assert.Equal(t, "pipeline-data", claim, tpl.Owner)
+			assert.Equal(t, "pipeline-data-rwx-efs-sc", claim, tpl.Owner)
 			assert.Contains(t, tpl.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: pipeline.DataVolume, MountPath: "/data"}, tpl.Owner)
 		}
 	}

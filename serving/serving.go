@@ -117,7 +117,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	objectName := names.Inference(m.Name)
 
 	cache, err := corev1.NewPersistentVolumeClaim(ctx, name+"-model-cache", &corev1.PersistentVolumeClaimArgs{
-		Metadata: meta(names.ModelCache(m.Name)),
+		Metadata: meta(names.ModelCache(m.Name, m.ModelCache.StorageClass, m.ModelCache.AccessMode)),
 		Spec: podspec.ClaimSpec(config.Storage{
 			Size: m.ModelCache.Size, StorageClass: m.ModelCache.StorageClass, AccessMode: m.ModelCache.AccessMode,
 		}),
@@ -134,7 +134,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		"prometheus.io/path":   pulumi.String(m.MetricsPath),
 	}
 	deploymentMeta := meta(objectName)
-	deploymentMeta.Annotations = podspec.WorkloadAnnotations(nil)
+	deploymentMeta.Annotations = podspec.WorkloadAnnotations(availability.ReplicaOwnership(m.Autoscaling))
 	deployment, err := appsv1.NewDeployment(ctx, name+"-deployment", &appsv1.DeploymentArgs{
 		Metadata: deploymentMeta,
 		Spec: &appsv1.DeploymentSpecArgs{

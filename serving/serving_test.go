@@ -1,6 +1,7 @@
 package serving_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 
+	"llm-platform/internal/availability"
 	"llm-platform/internal/config"
 	"llm-platform/internal/stacktest"
 	"llm-platform/serving"
@@ -98,10 +100,30 @@ func TestSpreadAcrossZonesAndHosts(t *testing.T) {
 func TestModelCacheIsKeptOnDestroy(t *testing.T) {
 	res := stacktest.Run(t, stacktest.Load(t, "prod"))
 	var pvc corev1.PersistentVolumeClaim
-	res.Decode(t, "PersistentVolumeClaim", "model-cache-llama-3-70b", &pvc)
+	res.Decode(t, "PersistentVolumeClaim", "model-cache-llama-3-70b-rwx-efs-sc", &pvc)
 	assert.Equal(t, "efs-sc", *pvc.Spec.StorageClassName)
 	assert.Equal(t, []corev1.PersistentVolumeAccessMode{"ReadWriteMany"}, pvc.Spec.AccessModes)
 	assert.True(t, res.Resource(t, "kubernetes:core/v1:PersistentVolumeClaim", "inference-llama-3-70b-model-cache").RetainOnDelete)
+}
+
+// A cache claim is named after what cannot change in place (class, access
+// mode): changing either makes a new claim beside the kept one, never a
+// delete-then-create of one name that collides with it.
+func TestModelCacheIsNamedByItsClassAndAccessMode(t *testing.T) {
+	cacheName := func(c *stacktest.Config) string {
+		for _, o := range stacktest.Run(t, c).Objects {
+			if o.Kind() == "PersistentVolumeClaim" && strings.HasPrefix(o.Name(), "model-cache-") {
+				return o.Name()
+			}
+		}
+		return ""
+	}
+	dev := func() *stacktest.Config { return stacktest.Load(t, "dev") }
+	assert.Equal(t, "model-cache-llama-3-8b-rwo-default", cacheName(dev()))
+	assert.Equal(t, "model-cache-llama-3-8b-rwx-default", cacheName(dev().Set(t, "serving.models[0].modelCache.accessMode", "ReadWriteMany")))
+	assert.Equal(t, "model-cache-llama-3-8b-rwo-premium-rwo", cacheName(dev().Set(t, "serving.models[0].modelCache.storageClass", "premium-rwo")))
+	assert.Equal(t, "model-cache-llama-3-8b-rwo-default", cacheName(dev().Set(t, "serving.models[0].modelCache.size", "80Gi")),
+		"a size grows in place: the same claim")
 }
 
 func TestServiceHasNamedPortsAndScrapeAnnotations(t *testing.T) {
@@ -152,9 +174,14 @@ func TestAutoscalerOwnsReplicas(t *testing.T) {
 	assert.Equal(t, "vllm_num_requests_waiting", hpa.Spec.Metrics[0].Pods.Metric.Name)
 	assert.Equal(t, int32(0), *hpa.Spec.Behavior.ScaleUp.StabilizationWindowSeconds, "scale up at once")
 	assert.Equal(t, int32(300), *hpa.Spec.Behavior.ScaleDown.StabilizationWindowSeconds, "scale down slowly")
-	assert.Nil(t, res.Deployment(t, "inference-llama-3-70b").Spec.Replicas, "the HPA owns replicas")
+	llama := res.Deployment(t, "inference-llama-3-70b")
+	assert.Nil(t, llama.Spec.Replicas, "the HPA owns replicas")
+	assert.NotContains(t, llama.Annotations, availability.PatchForce, "nothing to take over from the HPA")
 
-	assert.Equal(t, int32(2), *res.Deployment(t, "inference-bge-embed").Spec.Replicas, "no HPA: replicas are set")
+	embed := res.Deployment(t, "inference-bge-embed")
+	assert.Equal(t, int32(2), *embed.Spec.Replicas, "no HPA: replicas are set")
+	assert.Equal(t, "true", embed.Annotations[availability.PatchForce],
+		"pulumi up takes spec.replicas back from the HPA's manager after autoscaling is turned off")
 	assert.False(t, res.Has("HorizontalPodAutoscaler", "inference-bge-embed"))
 }
 
@@ -164,7 +191,7 @@ func TestEveryModelGetsItsOwnObjects(t *testing.T) {
 		for _, kind := range []string{"Deployment", "Service", "PodDisruptionBudget", "ServiceAccount"} {
 			assert.True(t, res.Has(kind, "inference-"+m), "%s inference-%s", kind, m)
 		}
-		assert.True(t, res.Has("PersistentVolumeClaim", "model-cache-"+m))
+		assert.True(t, res.Has("PersistentVolumeClaim", "model-cache-"+m+"-rwx-efs-sc"))
 	}
 }
 

@@ -95,12 +95,12 @@ func benchEngine(root string, w io.Writer, floors map[string]time.Duration) []by
 	ups := map[string]time.Duration{}
 	for _, s := range stacks {
 		freshCluster(s)
-		run(time.Minute, "pulumi stack rm --yes --force "+s+" && pulumi stack init "+s)
+		run(time.Minute, "pulumi stack rm --yes --force --preserve-config "+s+" && pulumi stack init "+s)
 		cfg, err := localcluster.LoadConfig(clone.Dir, s)
 		must(err)
 		events := filepath.Join(clone.Dir, "build", "events-"+s+".jsonl")
 		start := time.Now()
-		run(15*time.Minute, "pulumi --cwd build/pulumi up --yes --skip-preview --non-interactive --stack "+s+" --event-log "+events)
+		run(15*time.Minute, "PULUMI_DEBUG_COMMANDS=true pulumi --cwd build/pulumi up --yes --skip-preview --non-interactive --stack "+s+" --event-log "+events)
 		upOnly := time.Since(start)
 		must(localcluster.Wait(k, cfg.Namespace.Name, localcluster.Checks(k, cfg), 5*time.Minute, io.Discard))
 		ups[s] = time.Since(start)

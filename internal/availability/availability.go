@@ -129,3 +129,20 @@ func Replicas(replicas int, a config.Autoscaling) pulumi.IntPtrInput {
 	}
 	return pulumi.IntPtr(replicas)
 }
+
+// PatchForce is the pulumi-kubernetes annotation that makes a server-side
+// apply take over fields another field manager owns, instead of failing.
+const PatchForce = "pulumi.com/patchForce"
+
+// ReplicaOwnership are the annotations of a Deployment that says who owns its
+// replica count. When `pulumi up` owns it (autoscaling off), the apply is
+// forced: after autoscaling is turned off, the HPA's field manager
+// (kube-controller-manager, through the scale subresource) still owns
+// spec.replicas, and an unforced apply of the configured count would fail
+// with a field conflict. When the HPA owns it, nothing is forced.
+func ReplicaOwnership(a config.Autoscaling) pulumi.StringMap {
+	if a.Enabled {
+		return nil
+	}
+	return pulumi.StringMap{PatchForce: pulumi.String("true")}
+}

@@ -131,6 +131,10 @@ func (d *decoder) decode(key string, raw any, dst reflect.Value) {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
+			if why, ok := retiredKeys[joinKey(key, k)]; ok {
+				d.fail(joinKey(key, k), m[k], why, "")
+				continue
+			}
 			idx, known := fields[k]
 			if !known {
 				d.fail(joinKey(key, k), k, "unknown key; valid keys are "+strings.Join(sortedKeys(fields), ", "), "")
@@ -141,6 +145,14 @@ func (d *decoder) decode(key string, raw any, dst reflect.Value) {
 	default:
 		panic(fmt.Sprintf("config: no decoder for %s", dst.Type())) // a programming error, not an input error
 	}
+}
+
+// retiredKeys were keys once; each says why it is gone and what to write
+// instead, so an old stack file gets more than "unknown key".
+var retiredKeys = map[string]string{
+	"pipeline.ingestion.ttlSecondsAfterFinished": "is no longer a key: the first run's Job is kept as the record of that run " +
+		"(a TTL deleted it, and every refresh then saw it gone and planned the run again); remove the key. " +
+		"Scheduled runs are still cleaned up after cron.ttlSecondsAfterFinished",
 }
 
 // stringOrNumber maps each such type to its rule and example.

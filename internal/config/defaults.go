@@ -24,11 +24,10 @@ func Defaults() Config {
 			// Ingestion and transformation pods run at once, on any node.
 			Storage: Storage{AccessMode: "ReadWriteMany"},
 			Ingestion: Ingestion{
-				BackoffLimit:            3,
-				ActiveDeadlineSeconds:   86400,
-				TTLSecondsAfterFinished: 86400,
-				Completions:             1,
-				Parallelism:             1,
+				BackoffLimit:          3,
+				ActiveDeadlineSeconds: 86400,
+				Completions:           1,
+				Parallelism:           1,
 			},
 			Transformation: Transformation{
 				Replicas:      1,

@@ -42,8 +42,9 @@ func StackDemand(cfg *Config) Demand {
 	}
 	t := cfg.Pipeline.Transformation
 	add(MaxReplicas(t.Replicas, t.Autoscaling)+1, t.Resources) // the same one pod more
-	add(cfg.Pipeline.Ingestion.Parallelism, cfg.Pipeline.Ingestion.Resources)
-	add(1, cfg.Pipeline.Ingestion.Resources) // a scheduled run (Forbid: at most one)
+	// The first run, and a scheduled run beside it (Forbid: at most one); a
+	// scheduled run is the same run, as parallel as the first.
+	add(2*cfg.Pipeline.Ingestion.Parallelism, cfg.Pipeline.Ingestion.Resources)
 	add(cfg.Checkpoint.Replicas, cfg.Checkpoint.Resources)
 	d.Storage.Add(resource.MustParse(string(cfg.Pipeline.Storage.Size)))
 	for range cfg.Checkpoint.Replicas {

@@ -302,8 +302,6 @@ type Ingestion struct {
 	BackoffLimit int `json:"backoffLimit"`
 	// ActiveDeadlineSeconds bounds the whole Job (default 86400).
 	ActiveDeadlineSeconds int `json:"activeDeadlineSeconds"`
-	// TTLSecondsAfterFinished deletes the finished Job (default 86400).
-	TTLSecondsAfterFinished int `json:"ttlSecondsAfterFinished"`
 	// FailFastExitCodes fail the Job at once, without retries (for example bad input: 2).
 	FailFastExitCodes []int `json:"failFastExitCodes"`
 	// Indexed runs sharded ingestion: each pod gets JOB_COMPLETION_INDEX (default false).

@@ -208,7 +208,6 @@ func (c *checker) pipeline(key string, p Pipeline, prod bool) {
 	c.resources(k+".resources", in.Resources)
 	c.atLeast(k+".backoffLimit", in.BackoffLimit, 0)
 	c.atLeast(k+".activeDeadlineSeconds", in.ActiveDeadlineSeconds, 1)
-	c.atLeast(k+".ttlSecondsAfterFinished", in.TTLSecondsAfterFinished, 0)
 	c.exitCodes(k+".failFastExitCodes", in.FailFastExitCodes)
 	c.atLeast(k+".completions", in.Completions, 1)
 	c.atLeast(k+".parallelism", in.Parallelism, 1)

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"llm-platform/internal/config"
+	"llm-platform/internal/labels"
 	"llm-platform/internal/names"
 )
 
@@ -31,11 +32,17 @@ type Check struct {
 func Checks(k Kubectl, cfg config.Config) []Check {
 	ns := cfg.Namespace.Name
 	var checks []Check
+	// The first run's Job is named by its spec (ingestion-<hash>): find it by
+	// its instance label, which scheduled runs do not carry.
 	checks = append(checks, Check{"Job", names.Ingestion, func() (bool, string) {
-		var j batchv1.Job
-		if err := k.GetJSON(&j, "-n", ns, "job", names.Ingestion); err != nil {
+		var list batchv1.JobList
+		if err := k.GetJSON(&list, "-n", ns, "jobs", "-l", labels.Instance+"="+names.Ingestion); err != nil || len(list.Items) == 0 {
 			return false, "missing"
 		}
+		if len(list.Items) > 1 {
+			return false, fmt.Sprintf("%d runs, want one", len(list.Items))
+		}
+		j := list.Items[0]
 		for _, c := range j.Status.Conditions {
 			if c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue {
 				return true, fmt.Sprintf("Complete %d/%d", j.Status.Succeeded, *j.Spec.Completions)

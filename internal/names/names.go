@@ -4,7 +4,12 @@
 // suffix. Renaming one needs pulumi.Aliases.
 package names
 
-import "strconv"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"strings"
+)
 
 // MaxModelNameLength keeps every name derived from a model within the 63
 // characters of a DNS-1035 label (Service names) and a label value.
@@ -14,7 +19,6 @@ const MaxModelNameLength = 40
 const (
 	Ingestion            = "ingestion"
 	Transformation       = "transformation"
-	PipelineData         = "pipeline-data"
 	Checkpoint           = "checkpoint"
 	CheckpointClaim      = "checkpoints"
 	Cron                 = "pipeline-schedule"
@@ -34,8 +38,44 @@ const (
 // Inference names a model's Deployment, Service, PDB, HPA and ServiceAccount.
 func Inference(model string) string { return "inference-" + model }
 
-// ModelCache names a model's cache claim.
-func ModelCache(model string) string { return "model-cache-" + model }
+// PipelineDataApp labels the shared pipeline claim.
+const PipelineDataApp = "pipeline-data"
+
+// PipelineData names the shared pipeline claim of a storage class and access mode.
+func PipelineData(storageClass, accessMode string) string {
+	return claim(PipelineDataApp, storageClass, accessMode)
+}
+
+// ModelCache names a model's cache claim of a storage class and access mode.
+func ModelCache(model, storageClass, accessMode string) string {
+	return claim("model-cache-"+model, storageClass, accessMode)
+}
+
+// claim names a claim after what Kubernetes will not change in place: its
+// storage class and access mode. A change of either is then a new claim
+// beside the old one (which retainOnDelete keeps, data and all), never a
+// delete-then-create of one name that collides with the kept claim.
+// An empty class is the cluster's default: "default".
+func claim(base, storageClass, accessMode string) string {
+	class := storageClass
+	if class == "" {
+		class = "default"
+	}
+	name := base + "-" + accessModeCode[accessMode] + "-" + class
+	if len(name) > 253 { // a claim name is a DNS subdomain
+		sum := sha256.Sum256([]byte(storageClass))
+		name = base + "-" + accessModeCode[accessMode] + "-" + hex.EncodeToString(sum[:4])
+	}
+	return strings.ToLower(name)
+}
+
+// accessModeCode shortens access modes the way kubectl prints them.
+var accessModeCode = map[string]string{
+	"ReadWriteOnce":    "rwo",
+	"ReadWriteMany":    "rwx",
+	"ReadOnlyMany":     "rox",
+	"ReadWriteOncePod": "rwop",
+}
 
 // CheckpointClaimOf names the claim the checkpoint StatefulSet creates for ordinal i,
 // as the StatefulSet controller derives it.

@@ -53,10 +53,10 @@ func TestStackOutputs(t *testing.T) {
 		"namespace":            "llm-platform",
 		"endpoint llama-3-70b": "http://inference-llama-3-70b.llm-platform.svc.cluster.local:8000",
 		"endpoint bge-embed":   "http://inference-bge-embed.llm-platform.svc.cluster.local:8000",
-		"cache llama-3-70b":    "model-cache-llama-3-70b",
-		"cache bge-embed":      "model-cache-bge-embed",
+		"cache llama-3-70b":    "model-cache-llama-3-70b-rwx-efs-sc",
+		"cache bge-embed":      "model-cache-bge-embed-rwx-efs-sc",
 		"checkpointService":    "checkpoint",
 		"cronJob":              "pipeline-schedule",
-		"dataClaim":            "pipeline-data",
+		"dataClaim":            "pipeline-data-rwx-efs-sc",
 	}, got)
 }

@@ -123,15 +123,18 @@ func Build(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets) (*Sta
 		Cron:      cfg.Cron,
 		Namespace: plat.Namespace,
 		Workload:  scheduled,
-		PodTemplate: pipeline.IngestionPodTemplate(pipeline.IngestionPodArgs{
+		Run: pipeline.RunSpec(pipeline.IngestionPodArgs{
 			Ingestion:                cfg.Pipeline.Ingestion,
 			MountPath:                cfg.Pipeline.MountPath,
 			DataClaim:                s.Pipeline.DataClaim,
 			Shared:                   shared(names.Cron, plat.PriorityBatch),
 			Workload:                 scheduled,
 			ModelRegistryTokenSecret: plat.ModelRegistryTokenSecret,
+		}, pipeline.RunLimits{
+			BackoffLimit:            cfg.Cron.BackoffLimit,
+			ActiveDeadlineSeconds:   cfg.Cron.ActiveDeadlineSeconds,
+			TTLSecondsAfterFinished: &cfg.Cron.TTLSecondsAfterFinished,
 		}),
-		FailFastExitCodes: cfg.Pipeline.Ingestion.FailFastExitCodes,
 	}, after)
 	if err != nil {
 		return nil, err

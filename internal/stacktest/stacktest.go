@@ -190,6 +190,21 @@ func (r *Result) Find(t testing.TB, kind, name string) mock.Object {
 	return mock.Object{}
 }
 
+// Only returns the one object of kind, failing when there is not exactly one.
+func (r *Result) Only(t testing.TB, kind string) mock.Object {
+	t.Helper()
+	var found []mock.Object
+	for _, o := range r.Objects {
+		if o.Kind() == kind {
+			found = append(found, o)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d objects of kind %s, want exactly one", len(found), kind)
+	}
+	return found[0]
+}
+
 // Has reports whether an object of kind and name exists.
 func (r *Result) Has(kind, name string) bool {
 	for _, o := range r.Objects {
