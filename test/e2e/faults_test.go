@@ -375,8 +375,11 @@ func TestFaultTeardownKeepsData(t *testing.T) {
 	for _, c := range list.Items {
 		claims[c.Name] = c.Spec.VolumeName
 	}
-	require.Contains(t, claims, names.PipelineData)
-	require.Contains(t, claims, names.ModelCache("llama"))
+	dataClaim := names.PipelineData(nospare.Pipeline.Storage.StorageClass, nospare.Pipeline.Storage.AccessMode)
+	cache := nospare.Serving.Models[0].ModelCache
+	cacheClaim := names.ModelCache("llama", cache.StorageClass, cache.AccessMode)
+	require.Contains(t, claims, dataClaim)
+	require.Contains(t, claims, cacheClaim)
 	require.Contains(t, claims, names.CheckpointClaimOf(0))
 
 	var kept []string
@@ -392,7 +395,7 @@ func TestFaultTeardownKeepsData(t *testing.T) {
 		_, _, err := kubectl.Run(nil, args...)
 		require.NoError(t, err, "%s/%s", o.Kind(), o.Name())
 	}
-	assert.ElementsMatch(t, []string{"Namespace/" + ns, "PersistentVolumeClaim/" + names.PipelineData, "PersistentVolumeClaim/" + names.ModelCache("llama")}, kept)
+	assert.ElementsMatch(t, []string{"Namespace/" + ns, "PersistentVolumeClaim/" + dataClaim, "PersistentVolumeClaim/" + cacheClaim}, kept)
 	waitFor(t, "the workloads' pods to go", time.Minute, func() bool {
 		var pods corev1.PodList
 		return kubectl.GetJSON(&pods, "-n", ns, "pods") == nil && len(pods.Items) == 0

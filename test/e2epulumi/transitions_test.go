@@ -1,0 +1,269 @@
+//go:build e2e
+
+package e2epulumi
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"llm-platform/internal/config"
+	"llm-platform/internal/labels"
+	"llm-platform/internal/names"
+)
+
+// transition is one change a user makes to a running stack: the stack file
+// edited from N to N+1, and what the cluster must look like after `pulumi up`.
+type transition struct {
+	name  string
+	stack string
+	// edit turns the stack file's text into the changed one.
+	edit func(t *testing.T, text string) string
+	// check asserts the objects ended as the README's change table says.
+	check func(t *testing.T, ns string)
+}
+
+// Each class of the README's change table, applied to the deployed stack with
+// `make deploy`, then rolled back the same way. During both, a poller watches
+// every serving Deployment: available replicas never fall below the replicas
+// before or after the change, less the model's maxUnavailable. After each,
+// `pulumi preview --expect-no-changes`, with and without --refresh, passes.
+func TestTransitions(t *testing.T) {
+	for _, tr := range []transition{{
+		name: "model image: rolled out", stack: "prod",
+		edit: replace("image: vllm/vllm-openai:v0.6.3", "image: vllm/vllm-openai:v0.6.4"),
+		check: func(t *testing.T, ns string) {
+			d := getDeployment(t, ns, names.Inference("llama-3-70b"))
+			assert.Equal(t, "vllm/vllm-openai:v0.6.4", d.Spec.Template.Spec.Containers[0].Image)
+		},
+	}, {
+		name: "ingestion image: a new run beside the old one", stack: "prod",
+		edit: replace("image: ghcr.io/llm-platform/ingest:0.3.1", "image: ghcr.io/llm-platform/ingest:0.3.2"),
+		check: func(t *testing.T, ns string) {
+			jobs := ingestionJobs(t, ns)
+			require.Len(t, jobs, 1, "the old run's Job is gone, the new one exists")
+			assert.Equal(t, "ghcr.io/llm-platform/ingest:0.3.2", jobs[0].Spec.Template.Spec.Containers[0].Image)
+		},
+	}, {
+		name: "model cache access mode: a new claim, the old one kept", stack: "prod",
+		edit: replaceNth("accessMode: ReadWriteMany", "accessMode: ReadOnlyMany", 2), // bge-embed's cache
+		check: func(t *testing.T, ns string) {
+			d := getDeployment(t, ns, names.Inference("bge-embed"))
+			assert.Contains(t, claimsOf(d), names.ModelCache("bge-embed", "efs-sc", "ReadOnlyMany"))
+			get(t, "-n", ns, "pvc", names.ModelCache("bge-embed", "efs-sc", "ReadWriteMany")) // retained
+		},
+	}, {
+		name: "autoscaling off, replicas 4: pulumi up takes the count back", stack: "prod",
+		edit: func(t *testing.T, text string) string {
+			text = replace("gpus: 4\n", "gpus: 4\n        replicas: 4\n")(t, text)
+			return replace("enabled: true\n          minReplicas: 3", "enabled: false\n          minReplicas: 3")(t, text)
+		},
+		check: func(t *testing.T, ns string) {
+			d := getDeployment(t, ns, names.Inference("llama-3-70b"))
+			assert.Equal(t, int32(4), *d.Spec.Replicas)
+			assert.Equal(t, int32(4), d.Status.AvailableReplicas)
+			_, _, err := kubectl.Run(nil, "get", "-n", ns, "hpa", names.Inference("llama-3-70b"))
+			assert.Error(t, err, "the HPA is gone")
+		},
+	}, {
+		name: "a model added", stack: "prod",
+		edit: func(t *testing.T, text string) string {
+			text = replace("gpus: 32", "gpus: 34")(t, text)
+			return replace("  llm-platform:pipeline:\n", `      - name: bge-rerank
+        image: ghcr.io/huggingface/text-embeddings-inference:1.5
+        args: ["--model-id", "BAAI/bge-reranker-large", "--port", "8000"]
+        gpus: 1
+        readinessPath: /health
+        livenessPath: /info
+        resources:
+          requests: {cpu: "2", memory: 8Gi, ephemeralStorage: 10Gi}
+        modelCache:
+          size: 10Gi
+          storageClass: efs-sc
+  llm-platform:pipeline:
+`)(t, text)
+		},
+		check: func(t *testing.T, ns string) {
+			d := getDeployment(t, ns, names.Inference("bge-rerank"))
+			assert.Equal(t, int32(1), d.Status.AvailableReplicas)
+			get(t, "-n", ns, "service", names.Inference("bge-rerank"))
+		},
+	}, {
+		name: "registry credentials added: every pod pulls with them", stack: "dev",
+		edit: func(t *testing.T, text string) string {
+			sh(t, time.Minute, `pulumi config set --secret registryCredentials '{"auths":{}}' --stack dev`)
+			return readFile(t, "Pulumi.dev.yaml")
+		},
+		check: func(t *testing.T, ns string) {
+			get(t, "-n", ns, "secret", names.RegistryCredentials)
+			for _, name := range []string{names.Inference("llama-3-8b"), names.Transformation} {
+				d := getDeployment(t, ns, name)
+				require.NotEmpty(t, d.Spec.Template.Spec.ImagePullSecrets, name)
+				assert.Equal(t, names.RegistryCredentials, d.Spec.Template.Spec.ImagePullSecrets[0].Name)
+			}
+			require.Len(t, ingestionJobs(t, ns), 1)
+		},
+	}} {
+		t.Run(tr.name, func(t *testing.T) {
+			file := filepath.Join(work, "Pulumi."+tr.stack+".yaml")
+			original := readFile(t, "Pulumi."+tr.stack+".yaml")
+			before := stackConfig(t, tr.stack)
+			changed := tr.edit(t, original)
+			require.NotEqual(t, original, changed)
+
+			require.NoError(t, os.WriteFile(file, []byte(changed), 0o644))
+			after := stackConfig(t, tr.stack)
+			applyWatched(t, tr.stack, before, after)
+			tr.check(t, after.Namespace.Name)
+
+			// Rolling back is a change like any other.
+			require.NoError(t, os.WriteFile(file, []byte(original), 0o644))
+			applyWatched(t, tr.stack, after, before)
+		})
+	}
+}
+
+// applyWatched runs `make deploy` while watching every serving Deployment,
+// then checks that the stack has no changes left, with and without refresh.
+func applyWatched(t *testing.T, stack string, from, to config.Config) {
+	t.Helper()
+	floors := availabilityFloors(from, to)
+	watch := watchAvailability(to.Namespace.Name, floors)
+	sh(t, 15*time.Minute, "make deploy STACK="+stack+" PULUMI_FLAGS='--yes --skip-preview'")
+	for _, breach := range watch() {
+		t.Errorf("availability fell below the floor during the change: %s", breach)
+	}
+	pulumi(t, 5*time.Minute, "preview --stack "+stack+" --expect-no-changes")
+	pulumi(t, 5*time.Minute, "preview --stack "+stack+" --refresh --expect-no-changes")
+}
+
+// availabilityFloors is, per serving Deployment that exists before and after,
+// the fewest available replicas allowed during the change: the smaller of
+// the two sizes, less maxUnavailable.
+func availabilityFloors(from, to config.Config) map[string]int {
+	size := func(cfg config.Config) map[string]config.Model {
+		out := map[string]config.Model{}
+		for _, m := range cfg.Serving.Models {
+			out[m.Name] = m
+		}
+		return out
+	}
+	effective := func(m config.Model) int {
+		if m.Autoscaling.Enabled {
+			return m.Autoscaling.MinReplicas
+		}
+		return m.Replicas
+	}
+	old, new := size(from), size(to)
+	floors := map[string]int{}
+	for name, m := range new {
+		o, ok := old[name]
+		if !ok {
+			continue
+		}
+		replicas := min(effective(o), effective(m))
+		budget := intstr.Parse(string(m.Disruption.MaxUnavailable))
+		unavailable, err := intstr.GetScaledValueFromIntOrPercent(&budget, replicas, true)
+		if err != nil {
+			unavailable = 1
+		}
+		floors[names.Inference(name)] = max(replicas-unavailable, 0)
+	}
+	return floors
+}
+
+// watchAvailability polls the Deployments every half second until the
+// returned stop function is called, which reports every breach seen.
+func watchAvailability(ns string, floors map[string]int) func() []string {
+	var mu sync.Mutex
+	var breaches []string
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			var list appsv1.DeploymentList
+			if err := kubectl.GetJSON(&list, "-n", ns, "deployments"); err != nil {
+				continue
+			}
+			for _, d := range list.Items {
+				floor, watched := floors[d.Name]
+				if watched && int(d.Status.AvailableReplicas) < floor {
+					mu.Lock()
+					breaches = append(breaches, fmt.Sprintf("%s at %s: %d available, floor %d", d.Name, time.Now().Format("15:04:05.0"), d.Status.AvailableReplicas, floor))
+					mu.Unlock()
+				}
+			}
+		}
+	}()
+	return func() []string {
+		close(done)
+		<-stopped
+		mu.Lock()
+		defer mu.Unlock()
+		return breaches
+	}
+}
+
+func replace(old, new string) func(*testing.T, string) string {
+	return replaceNth(old, new, 1)
+}
+
+// replaceNth replaces the nth occurrence of old, which must exist.
+func replaceNth(old, new string, n int) func(*testing.T, string) string {
+	return func(t *testing.T, text string) string {
+		t.Helper()
+		at := -1
+		for range n {
+			i := strings.Index(text[at+1:], old)
+			require.GreaterOrEqual(t, i, 0, "occurrence %d of %q", n, old)
+			at += 1 + i
+		}
+		return text[:at] + new + text[at+len(old):]
+	}
+}
+
+func getDeployment(t *testing.T, ns, name string) appsv1.Deployment {
+	t.Helper()
+	var d appsv1.Deployment
+	require.NoError(t, kubectl.GetJSON(&d, "-n", ns, "deployment", name))
+	return d
+}
+
+func ingestionJobs(t *testing.T, ns string) []batchv1.Job {
+	t.Helper()
+	var list batchv1.JobList
+	require.NoError(t, kubectl.GetJSON(&list, "-n", ns, "jobs", "-l", labels.Instance+"="+names.Ingestion))
+	var live []batchv1.Job
+	for _, j := range list.Items {
+		if j.DeletionTimestamp == nil {
+			live = append(live, j)
+		}
+	}
+	return live
+}
+
+func claimsOf(d appsv1.Deployment) []string {
+	var out []string
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.PersistentVolumeClaim != nil {
+			out = append(out, v.PersistentVolumeClaim.ClaimName)
+		}
+	}
+	return out
+}
