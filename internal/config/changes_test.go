@@ -43,7 +43,9 @@ func TestEveryKeyHasAChangeClass(t *testing.T) {
 		assert.True(t, ok, "config key %s has no change class: add it to config.Changes and the README's change table", k)
 	}
 	for entry := range Changes {
-		found := slices.ContainsFunc(keys, func(k string) bool { return k == entry || strings.HasPrefix(k, entry+".") || strings.HasPrefix(k, entry+"[]") })
+		found := slices.ContainsFunc(keys, func(k string) bool {
+			return k == entry || strings.HasPrefix(k, entry+".") || strings.HasPrefix(k, entry+"[]")
+		})
 		assert.True(t, found, "config.Changes names %s, which is not a key", entry)
 	}
 }
