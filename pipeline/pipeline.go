@@ -262,7 +262,7 @@ func newTransformation(ctx *pulumi.Context, name string, cfg config.Pipeline, sh
 				}),
 			},
 		},
-	}, parent)
+	}, append([]pulumi.ResourceOption{parent}, availability.ReplicaOptions(t.Autoscaling)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("transformation: %w", err)
 	}

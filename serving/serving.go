@@ -153,9 +153,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 				Spec:     podSpec(args, workload, rollout, inf.CacheClaim),
 			},
 		},
-	}, parent, pulumi.Timeouts(&pulumi.CustomTimeouts{
+	}, append([]pulumi.ResourceOption{parent, pulumi.Timeouts(&pulumi.CustomTimeouts{
 		Create: rollout.Create.String(), Update: rollout.Update.String(), Delete: rollout.Delete.String(),
-	}))
+	})}, availability.ReplicaOptions(m.Autoscaling)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("serving %q: deployment: %w", name, err)
 	}

@@ -177,6 +177,9 @@ func TestAutoscalerOwnsReplicas(t *testing.T) {
 	llama := res.Deployment(t, "inference-llama-3-70b")
 	assert.Nil(t, llama.Spec.Replicas, "the HPA owns replicas")
 	assert.NotContains(t, llama.Annotations, availability.PatchForce, "nothing to take over from the HPA")
+	assert.Equal(t, []string{"spec.replicas"}, res.Resource(t, "kubernetes:apps/v1:Deployment", "inference-llama-3-70b-deployment").IgnoreChanges,
+		"turning autoscaling on keeps the live count instead of resetting it to one")
+	assert.Empty(t, res.Resource(t, "kubernetes:apps/v1:Deployment", "inference-bge-embed-deployment").IgnoreChanges)
 
 	embed := res.Deployment(t, "inference-bge-embed")
 	assert.Equal(t, int32(2), *embed.Spec.Replicas, "no HPA: replicas are set")

@@ -134,6 +134,20 @@ func Replicas(replicas int, a config.Autoscaling) pulumi.IntPtrInput {
 // apply take over fields another field manager owns, instead of failing.
 const PatchForce = "pulumi.com/patchForce"
 
+// ReplicaOptions are the Pulumi options of a Deployment whose replica count
+// an HPA owns: spec.replicas is in ignoreChanges. The program leaves it out,
+// and pulumi-kubernetes then handles the field as the HPA needs: while
+// another field manager owns it (the HPA has scaled), it is left out of the
+// apply; while `pulumi up` still owns it (autoscaling was just turned on),
+// the live count is applied again, so turning autoscaling on never resets a
+// running Deployment to the default of one replica.
+func ReplicaOptions(a config.Autoscaling) []pulumi.ResourceOption {
+	if !a.Enabled {
+		return nil
+	}
+	return []pulumi.ResourceOption{pulumi.IgnoreChanges([]string{"spec.replicas"})}
+}
+
 // ReplicaOwnership are the annotations of a Deployment that says who owns its
 // replica count. When `pulumi up` owns it (autoscaling off), the apply is
 // forced: after autoscaling is turned off, the HPA's field manager

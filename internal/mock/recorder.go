@@ -36,6 +36,8 @@ type Resource struct {
 	CreateTimeout, UpdateTimeout, DeleteTimeout string
 	// DependsOn lists the URNs of explicit dependencies.
 	DependsOn []string
+	// IgnoreChanges lists the input paths whose changes Pulumi ignores.
+	IgnoreChanges []string
 }
 
 // Recorder is a pulumi.MockResourceMonitor that records what it is given.
@@ -56,6 +58,7 @@ func (r *Recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 		rec.RetainOnDelete = rpc.GetRetainOnDelete()
 		rec.DeleteBeforeReplace = rpc.GetDeleteBeforeReplace()
 		rec.DependsOn = rpc.GetDependencies()
+		rec.IgnoreChanges = rpc.GetIgnoreChanges()
 		if t := rpc.GetCustomTimeouts(); t != nil {
 			rec.CreateTimeout, rec.UpdateTimeout, rec.DeleteTimeout = t.GetCreate(), t.GetUpdate(), t.GetDelete()
 		}
