@@ -22,10 +22,6 @@ import (
 	"llm-platform/internal/podspec"
 )
 
-// SkipAwait is the annotation that tells pulumi-kubernetes not to wait for an
-// object to become ready.
-const SkipAwait = "pulumi.com/skipAwait"
-
 // DataVolume is the name of the shared claim's volume in every stage.
 const DataVolume = "data"
 
@@ -38,6 +34,9 @@ type Args struct {
 	Ingestion, Transformation podspec.Shared
 	// ModelRegistryTokenSecret, when set, is exposed to ingestion as MODEL_REGISTRY_TOKEN.
 	ModelRegistryTokenSecret pulumi.StringInput
+	// Adopter, when set, is the provider of the claims the stack keeps on
+	// delete: it adopts a kept claim of the same name instead of failing.
+	Adopter pulumi.ProviderResource
 }
 
 // Pipeline is the data pipeline.
@@ -185,7 +184,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	claim, err := corev1.NewPersistentVolumeClaim(ctx, name+"-data", &corev1.PersistentVolumeClaimArgs{
 		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(names.PipelineData(cfg.Storage.StorageClass, cfg.Storage.AccessMode)), Namespace: args.Ingestion.Namespace, Labels: dataLabels.AllInput()},
 		Spec:     podspec.ClaimSpec(cfg.Storage),
-	}, parent, pulumi.RetainOnDelete(true))
+	}, parent, pulumi.RetainOnDelete(true), pulumi.Provider(args.Adopter))
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %q: data claim: %w", name, err)
 	}
@@ -204,7 +203,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		Metadata: &metav1.ObjectMetaArgs{
 			Name: RunName(spec), Namespace: args.Ingestion.Namespace, Labels: ingestion.AllInput(),
 			// An ingestion may run for hours; `pulumi up` must not wait for it.
-			Annotations: podspec.WorkloadAnnotations(pulumi.StringMap{SkipAwait: pulumi.String("true")}),
+			Annotations: podspec.WorkloadAnnotations(pulumi.StringMap{availability.SkipAwait: pulumi.String("true")}),
 		},
 		Spec: spec,
 	}, parent)

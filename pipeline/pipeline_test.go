@@ -9,6 +9,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"llm-platform/internal/availability"
 	"llm-platform/internal/stacktest"
 	"llm-platform/pipeline"
 )
@@ -23,7 +24,7 @@ func ingestionJob(t *testing.T, res *stacktest.Result) batchv1.Job {
 
 func TestIngestionJobDoesNotHoldPulumiUp(t *testing.T) {
 	job := ingestionJob(t, stacktest.Run(t, stacktest.Load(t, "prod")))
-	assert.Equal(t, "true", job.Annotations[pipeline.SkipAwait])
+	assert.Equal(t, "true", job.Annotations[availability.SkipAwait])
 	assert.Equal(t, int32(6), *job.Spec.BackoffLimit)
 	assert.Equal(t, int64(86400), *job.Spec.ActiveDeadlineSeconds)
 	assert.Equal(t, corev1.RestartPolicyNever, job.Spec.Template.Spec.RestartPolicy)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
@@ -46,6 +47,9 @@ type Args struct {
 	// RegistryCredentials, when set, is a .dockerconfigjson stored in the Secret
 	// names.RegistryCredentials and used to pull images.
 	RegistryCredentials pulumi.StringInput
+	// Cluster is how the stack reaches its cluster; the Adopter provider
+	// uses it, so it talks to the cluster the default provider talks to.
+	Cluster config.Cluster
 }
 
 // Platform is the namespace and its guards.
@@ -64,6 +68,12 @@ type Platform struct {
 	ModelRegistryTokenSecret pulumi.StringInput
 	// ImagePullSecret names the registry credentials Secret, nil when there is none.
 	ImagePullSecret pulumi.StringPtrInput
+	// Adopter is the provider of the objects the stack keeps on delete (the
+	// namespace, the claims). It adopts an object of the same name that an
+	// earlier run kept (upsertExistingObjects) instead of failing with
+	// AlreadyExists: a model removed and added again, a claim's class changed
+	// and changed back, the stack destroyed and brought back.
+	Adopter pulumi.ProviderResource
 }
 
 // New creates the namespace and its guards.
@@ -74,6 +84,16 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	parent := pulumi.Parent(p)
 	ns := args.Namespace
+	adopter, err := kubernetes.NewProvider(ctx, name+"-adopter", &kubernetes.ProviderArgs{
+		Kubeconfig:            args.Cluster.Kubeconfig,
+		Context:               optionalString(args.Cluster.Context),
+		Cluster:               optionalString(args.Cluster.Cluster),
+		UpsertExistingObjects: pulumi.BoolPtr(true),
+	}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("platform %q: adopter provider: %w", name, err)
+	}
+	p.Adopter = adopter
 	workload := labels.Workload{Name: "platform", Instance: ns.Name, Component: "platform"}
 	platformLabels := workload.AllInput()
 	nsLabels := workload.All()
@@ -85,7 +105,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	// it, and the claims hold checkpoints, model caches and pipeline data.
 	namespace, err := corev1.NewNamespace(ctx, name+"-namespace", &corev1.NamespaceArgs{
 		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(ns.Name), Labels: pulumi.ToStringMap(nsLabels)},
-	}, parent, pulumi.RetainOnDelete(true))
+	}, parent, pulumi.RetainOnDelete(true), pulumi.Provider(adopter))
 	if err != nil {
 		return nil, fmt.Errorf("platform %q: namespace: %w", name, err)
 	}
@@ -304,4 +324,11 @@ func resourceMap(l config.ResourceList) pulumi.StringMap {
 		"memory":            pulumi.String(l.Memory),
 		"ephemeral-storage": pulumi.String(l.EphemeralStorage),
 	}
+}
+
+func optionalString(s string) pulumi.StringPtrInput {
+	if s == "" {
+		return nil
+	}
+	return pulumi.StringPtr(s)
 }

@@ -6,6 +6,7 @@ package serving
 
 import (
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -44,6 +45,9 @@ type Args struct {
 	// ModelRegistryTokenSecret, when set, names a Secret whose "token" key is
 	// exposed as MODEL_REGISTRY_TOKEN.
 	ModelRegistryTokenSecret pulumi.StringInput
+	// Adopter, when set, is the provider of the claims the stack keeps on
+	// delete: it adopts a kept claim of the same name instead of failing.
+	Adopter pulumi.ProviderResource
 }
 
 // Inference is one served model.
@@ -121,7 +125,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		Spec: podspec.ClaimSpec(config.Storage{
 			Size: m.ModelCache.Size, StorageClass: m.ModelCache.StorageClass, AccessMode: m.ModelCache.AccessMode,
 		}),
-	}, parent, pulumi.RetainOnDelete(true))
+	}, parent, pulumi.RetainOnDelete(true), pulumi.Provider(args.Adopter))
 	if err != nil {
 		return nil, fmt.Errorf("serving %q: model cache: %w", name, err)
 	}
@@ -169,7 +173,10 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		})
 	}
 	svcMeta := meta(objectName)
-	svcMeta.Annotations = scrape
+	svcAnnotations := pulumi.StringMap{}
+	maps.Copy(svcAnnotations, scrape)
+	maps.Copy(svcAnnotations, availability.ServiceAwait())
+	svcMeta.Annotations = svcAnnotations
 	service, err := corev1.NewService(ctx, name+"-service", &corev1.ServiceArgs{
 		Metadata: svcMeta,
 		Spec: &corev1.ServiceSpecArgs{

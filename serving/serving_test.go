@@ -138,6 +138,8 @@ func TestServiceHasNamedPortsAndScrapeAnnotations(t *testing.T) {
 	assert.Equal(t, "metrics", svc.Spec.Ports[1].Name)
 	assert.Equal(t, "9090", svc.Annotations["prometheus.io/port"])
 	assert.Equal(t, "true", svc.Annotations["prometheus.io/scrape"])
+	assert.Equal(t, "true", svc.Annotations[availability.SkipAwait],
+		"the Deployment's await proves the pods Ready; the Service's own await only adds a 10 s settle")
 
 	// The dev model serves metrics on its serving port: one port, no duplicate.
 	res = stacktest.Run(t, stacktest.Load(t, "dev"))

@@ -130,6 +130,21 @@ func Replicas(replicas int, a config.Autoscaling) pulumi.IntPtrInput {
 	return pulumi.IntPtr(replicas)
 }
 
+// SkipAwait is the pulumi-kubernetes annotation that makes `pulumi up` not wait
+// for an object to become ready.
+const SkipAwait = "pulumi.com/skipAwait"
+
+// ServiceAwait are the annotations of a Service in front of a workload that
+// `pulumi up` already awaits. pulumi-kubernetes waits for such a Service until
+// its endpoints have ready addresses and then for ten more seconds of
+// "settling" after their last change: measured, that was most of a dev
+// `pulumi up` (BENCHMARKS.md, section 5). The workload's own await already
+// proves its pods Ready, and the unit invariants prove each Service selects
+// exactly its workload's pods, so the Service adds nothing but the wait.
+func ServiceAwait() pulumi.StringMap {
+	return pulumi.StringMap{SkipAwait: pulumi.String("true")}
+}
+
 // PatchForce is the pulumi-kubernetes annotation that makes a server-side
 // apply take over fields another field manager owns, instead of failing.
 const PatchForce = "pulumi.com/patchForce"

@@ -40,3 +40,27 @@ func FromPulumi(ctx *pulumi.Context) (Result, Secrets, error) {
 	}
 	return res, secrets, nil
 }
+
+// Cluster is how the stack's Kubernetes provider reaches the cluster, as the
+// user set it in the stack's `kubernetes:` config (all optional: without them
+// the provider uses KUBECONFIG or ~/.kube/config, as Pulumi's default one does).
+type Cluster struct {
+	// Kubeconfig is `kubernetes:kubeconfig` (a path or the file's text), nil when unset.
+	Kubeconfig pulumi.StringInput
+	// Context is `kubernetes:context`.
+	Context string
+	// Cluster is `kubernetes:cluster`.
+	Cluster string
+}
+
+// ClusterFromPulumi reads the `kubernetes:` keys that choose the cluster, so
+// an explicit provider of the stack talks to the same cluster as the default.
+func ClusterFromPulumi(ctx *pulumi.Context) Cluster {
+	var c Cluster
+	if v, ok := ctx.GetConfig("kubernetes:kubeconfig"); ok {
+		c.Kubeconfig = pulumi.ToSecret(pulumi.String(v)).(pulumi.StringOutput)
+	}
+	c.Context, _ = ctx.GetConfig("kubernetes:context")
+	c.Cluster, _ = ctx.GetConfig("kubernetes:cluster")
+	return c
+}

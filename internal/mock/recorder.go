@@ -38,6 +38,8 @@ type Resource struct {
 	DependsOn []string
 	// IgnoreChanges lists the input paths whose changes Pulumi ignores.
 	IgnoreChanges []string
+	// Provider is the reference of an explicit provider, empty for the default.
+	Provider string
 }
 
 // Recorder is a pulumi.MockResourceMonitor that records what it is given.
@@ -59,6 +61,7 @@ func (r *Recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 		rec.DeleteBeforeReplace = rpc.GetDeleteBeforeReplace()
 		rec.DependsOn = rpc.GetDependencies()
 		rec.IgnoreChanges = rpc.GetIgnoreChanges()
+		rec.Provider = rpc.GetProvider()
 		if t := rpc.GetCustomTimeouts(); t != nil {
 			rec.CreateTimeout, rec.UpdateTimeout, rec.DeleteTimeout = t.GetCreate(), t.GetUpdate(), t.GetDelete()
 		}

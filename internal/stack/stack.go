@@ -69,6 +69,7 @@ func Build(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets) (*Sta
 		InternalPorts:       []int{cfg.Pipeline.Transformation.Port, cfg.Checkpoint.Port},
 		ModelRegistryToken:  secrets.ModelRegistryToken,
 		RegistryCredentials: secrets.RegistryCredentials,
+		Cluster:             config.ClusterFromPulumi(ctx),
 	})
 	if err != nil {
 		return nil, err
@@ -92,6 +93,7 @@ func Build(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets) (*Sta
 		Ingestion:                shared(names.Ingestion, plat.PriorityBatch),
 		Transformation:           shared(names.Transformation, plat.PriorityBatch),
 		ModelRegistryTokenSecret: plat.ModelRegistryTokenSecret,
+		Adopter:                  plat.Adopter,
 	}, after)
 	if err != nil {
 		return nil, err
@@ -103,6 +105,7 @@ func Build(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets) (*Sta
 			GPUPool:                  cfg.GPUPool,
 			Shared:                   shared(names.Inference(m.Name), plat.PriorityServing),
 			ModelRegistryTokenSecret: plat.ModelRegistryTokenSecret,
+			Adopter:                  plat.Adopter,
 		}, after)
 		if err != nil {
 			return nil, err

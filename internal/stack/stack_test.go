@@ -255,3 +255,28 @@ func TestObjectCounts(t *testing.T) {
 	assert.Equal(t, 7, prod["NetworkPolicy"])
 	assert.Equal(t, 1, dev["Namespace"])
 }
+
+// What the stack keeps on delete is created through a provider that adopts a
+// kept object of the same name (a model removed and added back, a claim class
+// changed back, the stack brought back after a destroy); nothing else is.
+func TestKeptObjectsAreAdoptedNotCollidedWith(t *testing.T) {
+	res := stacktest.Run(t, stacktest.Load(t, "prod"))
+	var adopter string
+	for _, r := range res.Resources() {
+		if r.Type == "pulumi:providers:kubernetes" {
+			assert.Equal(t, true, r.Inputs["upsertExistingObjects"].V, "the adopter upserts: %v", r.Inputs)
+			adopter = r.Name
+		}
+	}
+	require.NotEmpty(t, adopter)
+	for _, r := range res.Resources() {
+		if !r.Custom || r.Type == "pulumi:providers:kubernetes" {
+			continue
+		}
+		if r.RetainOnDelete {
+			assert.Contains(t, r.Provider, "::"+adopter+"::", "%s %s is kept on delete", r.Type, r.Name)
+		} else {
+			assert.NotContains(t, r.Provider, "::"+adopter+"::", "%s %s is not kept, so it must not adopt", r.Type, r.Name)
+		}
+	}
+}

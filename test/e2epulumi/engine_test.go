@@ -189,8 +189,8 @@ func TestConfigErrorFailsPreviewWithTheRenderMessage(t *testing.T) {
 }
 
 // `pulumi destroy` keeps exactly what the README says (the namespace and
-// every claim, with their volumes), and the documented route brings the
-// stack back over them with the data untouched.
+// every claim, with their volumes), and a plain `pulumi up` brings the stack
+// back over them with the data untouched.
 func TestDestroyKeepsTheClaimsAndTheStackComesBack(t *testing.T) {
 	for _, s := range stacks {
 		t.Run(s, func(t *testing.T) {
@@ -208,8 +208,9 @@ func TestDestroyKeepsTheClaimsAndTheStackComesBack(t *testing.T) {
 				assert.Error(t, err, "PriorityClass %s is not kept", pc)
 			}
 
-			// The README's route back: adopt what was kept, for one run.
-			sh(t, 15*time.Minute, "make deploy STACK="+s+" PULUMI_FLAGS='--yes --skip-preview'", "PULUMI_K8S_UPSERT_EXISTING_OBJECTS=true")
+			// The way back is a plain `pulumi up`: the kept namespace and
+			// claims are adopted by the stack's adopter provider.
+			sh(t, 15*time.Minute, "make deploy STACK="+s+" PULUMI_FLAGS='--yes --skip-preview'")
 			assert.Equal(t, claimsBefore, claimUIDs(t, ns), "the claims were adopted, not recreated")
 			var progress strings.Builder
 			require.NoError(t, localcluster.Wait(kubectl, ns, localcluster.Checks(kubectl, cfg), 2*time.Minute, &progress), progress.String())

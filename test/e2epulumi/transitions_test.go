@@ -31,8 +31,6 @@ type transition struct {
 	edit func(t *testing.T, text string) string
 	// check asserts the objects ended as the README's change table says.
 	check func(t *testing.T, ns string)
-	// rollbackEnv is what the README says the way back needs, if anything.
-	rollbackEnv []string
 }
 
 // Each class of the README's change table, applied to the deployed stack with
@@ -64,9 +62,6 @@ func TestTransitions(t *testing.T) {
 			assert.Contains(t, claimsOf(d), names.ModelCache("bge-embed", "efs-sc", "ReadOnlyMany"))
 			get(t, "-n", ns, "pvc", names.ModelCache("bge-embed", "efs-sc", "ReadWriteMany")) // retained
 		},
-		// Back to a class and mode used before: the kept claim of that name is
-		// adopted, for this one run, as after a destroy.
-		rollbackEnv: []string{"PULUMI_K8S_UPSERT_EXISTING_OBJECTS=true"},
 	}, {
 		name: "autoscaling off, replicas 4: pulumi up takes the count back", stack: "prod",
 		edit: func(t *testing.T, text string) string {
@@ -104,6 +99,20 @@ func TestTransitions(t *testing.T) {
 			get(t, "-n", ns, "service", names.Inference("bge-rerank"))
 		},
 	}, {
+		// The way back adds the model again: its kept cache claim is adopted.
+		name: "a model removed: its claim kept, and adopted when it comes back", stack: "prod",
+		edit: func(t *testing.T, text string) string {
+			start := strings.Index(text, "      - name: bge-embed\n")
+			end := strings.Index(text, "  llm-platform:pipeline:\n")
+			require.True(t, start > 0 && end > start)
+			return text[:start] + text[end:]
+		},
+		check: func(t *testing.T, ns string) {
+			_, _, err := kubectl.Run(nil, "get", "-n", ns, "deployment", names.Inference("bge-embed"))
+			assert.Error(t, err, "the Deployment is gone")
+			get(t, "-n", ns, "pvc", names.ModelCache("bge-embed", "efs-sc", "ReadWriteMany"))
+		},
+	}, {
 		name: "registry credentials added: every pod pulls with them", stack: "dev",
 		edit: func(t *testing.T, text string) string {
 			sh(t, time.Minute, `pulumi config set --secret registryCredentials '{"auths":{}}' --stack dev`)
@@ -133,18 +142,18 @@ func TestTransitions(t *testing.T) {
 
 			// Rolling back is a change like any other.
 			require.NoError(t, os.WriteFile(file, []byte(original), 0o644))
-			applyWatched(t, tr.stack, after, before, tr.rollbackEnv...)
+			applyWatched(t, tr.stack, after, before)
 		})
 	}
 }
 
 // applyWatched runs `make deploy` while watching every serving Deployment,
 // then checks that the stack has no changes left, with and without refresh.
-func applyWatched(t *testing.T, stack string, from, to config.Config, env ...string) {
+func applyWatched(t *testing.T, stack string, from, to config.Config) {
 	t.Helper()
 	floors := availabilityFloors(from, to)
 	watch := watchAvailability(to.Namespace.Name, floors)
-	sh(t, 15*time.Minute, "make deploy STACK="+stack+" PULUMI_FLAGS='--yes --skip-preview'", env...)
+	sh(t, 15*time.Minute, "make deploy STACK="+stack+" PULUMI_FLAGS='--yes --skip-preview'")
 	for _, breach := range watch() {
 		t.Errorf("availability fell below the floor during the change: %s", breach)
 	}
