@@ -281,3 +281,26 @@ func claimsOf(d appsv1.Deployment) []string {
 	}
 	return out
 }
+
+// A change that preview cannot refuse but Kubernetes does (a claim made
+// smaller: validation cannot know the deployed size) fails `pulumi up` with
+// Kubernetes' reason, leaves the running models serving, and the fix (the
+// size back) applies cleanly, after which nothing is left to change.
+func TestFailedChangeThenFix(t *testing.T) {
+	file := filepath.Join(work, "Pulumi.prod.yaml")
+	original := readFile(t, "Pulumi.prod.yaml")
+	before := stackConfig(t, "prod")
+	shrunk := replace("size: 20Gi", "size: 10Gi")(t, original) // bge-embed's cache
+	require.NoError(t, os.WriteFile(file, []byte(shrunk), 0o644))
+	defer os.WriteFile(file, []byte(original), 0o644)
+
+	watch := watchAvailability(before.Namespace.Name, availabilityFloors(before, before))
+	out := shFails(t, 15*time.Minute, "make deploy STACK=prod PULUMI_FLAGS='--yes --skip-preview'")
+	assert.Regexp(t, `Forbidden.*(less than|smaller)`, out, "pulumi up shows Kubernetes' reason")
+	for _, breach := range watch() {
+		t.Errorf("availability fell below the floor during the failed change: %s", breach)
+	}
+
+	require.NoError(t, os.WriteFile(file, []byte(original), 0o644))
+	applyWatched(t, "prod", before, before)
+}
