@@ -182,8 +182,11 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	dataLabels := labels.Workload{Name: names.PipelineDataApp, Instance: names.PipelineDataApp, Component: "pipeline"}
 
 	claim, err := corev1.NewPersistentVolumeClaim(ctx, name+"-data", &corev1.PersistentVolumeClaimArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(names.PipelineData(cfg.Storage.StorageClass, cfg.Storage.AccessMode)), Namespace: args.Ingestion.Namespace, Labels: dataLabels.AllInput()},
-		Spec:     podspec.ClaimSpec(cfg.Storage),
+		Metadata: &metav1.ObjectMetaArgs{
+			Name: pulumi.String(names.PipelineData(cfg.Storage.StorageClass, cfg.Storage.AccessMode)), Namespace: args.Ingestion.Namespace,
+			Labels: dataLabels.AllInput(), Annotations: availability.Adopted(),
+		},
+		Spec: podspec.ClaimSpec(cfg.Storage),
 	}, parent, pulumi.RetainOnDelete(true), pulumi.Provider(args.Adopter))
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %q: data claim: %w", name, err)

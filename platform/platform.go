@@ -16,6 +16,7 @@ import (
 	schedulingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/scheduling/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"llm-platform/internal/availability"
 	"llm-platform/internal/config"
 	"llm-platform/internal/labels"
 	"llm-platform/internal/names"
@@ -104,7 +105,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	// The namespace is kept on destroy: deleting it would delete every claim in
 	// it, and the claims hold checkpoints, model caches and pipeline data.
 	namespace, err := corev1.NewNamespace(ctx, name+"-namespace", &corev1.NamespaceArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(ns.Name), Labels: pulumi.ToStringMap(nsLabels)},
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(ns.Name), Labels: pulumi.ToStringMap(nsLabels), Annotations: availability.Adopted()},
 	}, parent, pulumi.RetainOnDelete(true), pulumi.Provider(adopter))
 	if err != nil {
 		return nil, fmt.Errorf("platform %q: namespace: %w", name, err)

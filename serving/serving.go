@@ -121,7 +121,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	objectName := names.Inference(m.Name)
 
 	cache, err := corev1.NewPersistentVolumeClaim(ctx, name+"-model-cache", &corev1.PersistentVolumeClaimArgs{
-		Metadata: meta(names.ModelCache(m.Name, m.ModelCache.StorageClass, m.ModelCache.AccessMode)),
+		Metadata: withAnnotations(meta(names.ModelCache(m.Name, m.ModelCache.StorageClass, m.ModelCache.AccessMode)), availability.Adopted()),
 		Spec: podspec.ClaimSpec(config.Storage{
 			Size: m.ModelCache.Size, StorageClass: m.ModelCache.StorageClass, AccessMode: m.ModelCache.AccessMode,
 		}),
@@ -284,4 +284,9 @@ func spread(t config.TopologySpread, workload labels.Workload) corev1.TopologySp
 		})
 	}
 	return out
+}
+
+func withAnnotations(m *metav1.ObjectMetaArgs, annotations pulumi.StringMap) *metav1.ObjectMetaArgs {
+	m.Annotations = annotations
+	return m
 }

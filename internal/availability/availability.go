@@ -163,6 +163,15 @@ func ReplicaOptions(a config.Autoscaling) []pulumi.ResourceOption {
 	return []pulumi.ResourceOption{pulumi.IgnoreChanges([]string{"spec.replicas"})}
 }
 
+// Adopted are the annotations of an object created through the platform's
+// adopter provider (what the stack keeps on delete). Such an object may have
+// been applied before by another provider instance, and each instance applies
+// under a field manager of its own: without force, the next change of a field
+// (a claim grown) conflicts with the stale manager that still co-owns it.
+func Adopted() pulumi.StringMap {
+	return pulumi.StringMap{PatchForce: pulumi.String("true")}
+}
+
 // ReplicaOwnership are the annotations of a Deployment that says who owns its
 // replica count. When `pulumi up` owns it (autoscaling off), the apply is
 // forced: after autoscaling is turned off, the HPA's field manager

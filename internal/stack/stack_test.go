@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"llm-platform/internal/availability"
 	"llm-platform/internal/mock"
 	"llm-platform/internal/stacktest"
 )
@@ -275,6 +276,9 @@ func TestKeptObjectsAreAdoptedNotCollidedWith(t *testing.T) {
 		}
 		if r.RetainOnDelete {
 			assert.Contains(t, r.Provider, "::"+adopter+"::", "%s %s is kept on delete", r.Type, r.Name)
+			annotations := r.Inputs["metadata"].ObjectValue()["annotations"].ObjectValue()
+			assert.Equal(t, "true", annotations[availability.PatchForce].V,
+				"%s %s: an adopted object is co-owned by the manager of the provider that applied it before", r.Type, r.Name)
 		} else {
 			assert.NotContains(t, r.Provider, "::"+adopter+"::", "%s %s is not kept, so it must not adopt", r.Type, r.Name)
 		}

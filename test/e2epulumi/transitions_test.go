@@ -14,7 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"llm-platform/internal/config"
@@ -45,6 +47,36 @@ func TestTransitions(t *testing.T) {
 		check: func(t *testing.T, ns string) {
 			d := getDeployment(t, ns, names.Inference("llama-3-70b"))
 			assert.Equal(t, "vllm/vllm-openai:v0.6.4", d.Spec.Template.Spec.Containers[0].Image)
+		},
+	}, {
+		name: "quota and autoscaling bounds: in place, no pod replaced", stack: "prod",
+		edit: func(t *testing.T, text string) string {
+			text = replace(`cpu: "320"`, `cpu: "330"`)(t, text)
+			return replace("maxReplicas: 6", "maxReplicas: 5")(t, text)
+		},
+		check: func(t *testing.T, ns string) {
+			var quota corev1.ResourceQuota
+			require.NoError(t, kubectl.GetJSON(&quota, "-n", ns, "resourcequota", names.ResourceQuota))
+			cpu := quota.Spec.Hard[corev1.ResourceRequestsCPU]
+			assert.Equal(t, "330", cpu.String())
+			var hpa autoscalingv2.HorizontalPodAutoscaler
+			require.NoError(t, kubectl.GetJSON(&hpa, "-n", ns, "hpa", names.Inference("llama-3-70b")))
+			assert.Equal(t, int32(5), hpa.Spec.MaxReplicas)
+			d := getDeployment(t, ns, names.Inference("llama-3-70b"))
+			assert.Equal(t, d.Generation, d.Status.ObservedGeneration)
+			assert.Equal(t, d.Status.Replicas, d.Status.UpdatedReplicas, "no rollout started")
+		},
+	}, {
+		name: "checkpoint claim template: StatefulSet replaced, claims kept", stack: "prod",
+		edit: replace("size: 500Gi", "size: 600Gi"),
+		check: func(t *testing.T, ns string) {
+			var sts appsv1.StatefulSet
+			require.NoError(t, kubectl.GetJSON(&sts, "-n", ns, "statefulset", names.Checkpoint))
+			assert.Equal(t, "600Gi", sts.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests.Storage().String())
+			assert.Equal(t, int32(3), sts.Status.ReadyReplicas)
+			for i := range 3 {
+				get(t, "-n", ns, "pvc", names.CheckpointClaimOf(i))
+			}
 		},
 	}, {
 		name: "ingestion image: a new run beside the old one", stack: "prod",
@@ -152,10 +184,16 @@ func TestTransitions(t *testing.T) {
 func applyWatched(t *testing.T, stack string, from, to config.Config) {
 	t.Helper()
 	floors := availabilityFloors(from, to)
+	claims := claimUIDs(t, to.Namespace.Name)
 	watch := watchAvailability(to.Namespace.Name, floors)
 	sh(t, 15*time.Minute, "make deploy STACK="+stack+" PULUMI_FLAGS='--yes --skip-preview'")
 	for _, breach := range watch() {
 		t.Errorf("availability fell below the floor during the change: %s", breach)
+	}
+	// No change ever deletes or replaces a claim: data stays where it was.
+	after := claimUIDs(t, to.Namespace.Name)
+	for name, uid := range claims {
+		assert.Equal(t, uid, after[name], "claim %s is the same object, on the same volume", name)
 	}
 	pulumi(t, 5*time.Minute, "preview --stack "+stack+" --expect-no-changes")
 	pulumi(t, 5*time.Minute, "preview --stack "+stack+" --refresh --expect-no-changes")
