@@ -12,6 +12,8 @@ import (
 
 	"llm-platform/internal/availability"
 	"llm-platform/internal/mock"
+	"llm-platform/internal/stack"
+	"llm-platform/internal/stackfile"
 	"llm-platform/internal/stacktest"
 )
 
@@ -283,4 +285,27 @@ func TestKeptObjectsAreAdoptedNotCollidedWith(t *testing.T) {
 			assert.NotContains(t, r.Provider, "::"+adopter+"::", "%s %s is not kept, so it must not adopt", r.Type, r.Name)
 		}
 	}
+}
+
+// The adopter must reach the cluster the default provider reaches: the
+// `kubernetes:` keys that choose the cluster pass through to it.
+func TestAdopterTalksToTheStacksCluster(t *testing.T) {
+	sf, err := stackfile.Load(stacktest.RepoRoot(), "dev")
+	require.NoError(t, err)
+	sf.Config["kubernetes:context"] = "gpu-cluster-eu"
+	sf.Config["kubernetes:cluster"] = "eu-west"
+	sf.Config["kubernetes:kubeconfig"] = "/etc/kube/config"
+	rec, err := mock.Run(stack.Program, "dev", sf.Config, sf.SecretKeys)
+	require.NoError(t, err)
+	var found bool
+	for _, r := range rec.Resources() {
+		if r.Type != "pulumi:providers:kubernetes" {
+			continue
+		}
+		found = true
+		assert.Equal(t, "gpu-cluster-eu", r.Inputs["context"].V)
+		assert.Equal(t, "eu-west", r.Inputs["cluster"].V)
+		assert.True(t, r.Inputs["kubeconfig"].ContainsSecrets(), "a kubeconfig holds credentials: it stays a secret")
+	}
+	assert.True(t, found)
 }
