@@ -145,6 +145,19 @@ func TestTransitions(t *testing.T) {
 			get(t, "-n", ns, "pvc", names.ModelCache("bge-embed", "efs-sc", "ReadWriteMany"))
 		},
 	}, {
+		// The way back finds the kept namespace and claims and adopts them.
+		name: "namespace renamed: everything recreated there, the old namespace and claims kept", stack: "dev",
+		edit: replace("name: llm-platform-dev\n", "name: llm-platform-dev-renamed\n"),
+		check: func(t *testing.T, ns string) {
+			require.Equal(t, "llm-platform-dev-renamed", ns)
+			d := getDeployment(t, ns, names.Inference("llama-3-8b"))
+			assert.Equal(t, int32(1), d.Status.AvailableReplicas)
+			require.Len(t, ingestionJobs(t, ns), 1)
+			assert.NotEmpty(t, claimUIDs(t, "llm-platform-dev"), "the old namespace keeps its claims")
+			_, _, err := kubectl.Run(nil, "get", "-n", "llm-platform-dev", "deployment", names.Inference("llama-3-8b"))
+			assert.Error(t, err, "the old namespace's workloads are gone")
+		},
+	}, {
 		name: "registry credentials added: every pod pulls with them", stack: "dev",
 		edit: func(t *testing.T, text string) string {
 			sh(t, time.Minute, `pulumi config set --secret registryCredentials '{"auths":{}}' --stack dev`)
