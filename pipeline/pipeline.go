@@ -73,9 +73,8 @@ type IngestionPodArgs struct {
 	ModelRegistryTokenSecret pulumi.StringInput
 }
 
-// IngestionPodTemplate is the pod of one ingestion run. The ingestion Job and
-// the CronJob's runs share it, so a scheduled run does exactly what the first did.
-func IngestionPodTemplate(a IngestionPodArgs) *corev1.PodTemplateSpecArgs {
+// ingestionPodTemplate is the pod of one ingestion run (see RunSpec).
+func ingestionPodTemplate(a IngestionPodArgs) *corev1.PodTemplateSpecArgs {
 	env := corev1.EnvVarArray{corev1.EnvVarArgs{Name: pulumi.String("DATA_DIR"), Value: pulumi.String(a.MountPath)}}
 	if a.ModelRegistryTokenSecret != nil {
 		env = append(env, podspec.SecretEnv("MODEL_REGISTRY_TOKEN", a.ModelRegistryTokenSecret, "token"))
@@ -99,10 +98,10 @@ func IngestionPodTemplate(a IngestionPodArgs) *corev1.PodTemplateSpecArgs {
 	}
 }
 
-// FailurePolicy ignores pods lost to disruptions (a drained node, a
+// failurePolicy ignores pods lost to disruptions (a drained node, a
 // preemption) so they do not count against backoffLimit, and fails the whole
 // Job at once on the exit codes that mean retrying is pointless.
-func FailurePolicy(container string, failFast []int) *batchv1.PodFailurePolicyArgs {
+func failurePolicy(container string, failFast []int) *batchv1.PodFailurePolicyArgs {
 	rules := batchv1.PodFailurePolicyRuleArray{batchv1.PodFailurePolicyRuleArgs{
 		Action: pulumi.String("Ignore"),
 		OnPodConditions: batchv1.PodFailurePolicyOnPodConditionsPatternArray{batchv1.PodFailurePolicyOnPodConditionsPatternArgs{
@@ -147,8 +146,8 @@ func RunSpec(pod IngestionPodArgs, limits RunLimits) *batchv1.JobSpecArgs {
 		Completions:           pulumi.Int(in.Completions),
 		Parallelism:           pulumi.Int(in.Parallelism),
 		CompletionMode:        pulumi.String(completionMode),
-		PodFailurePolicy:      FailurePolicy(names.Ingestion, in.FailFastExitCodes),
-		Template:              IngestionPodTemplate(pod),
+		PodFailurePolicy:      failurePolicy(names.Ingestion, in.FailFastExitCodes),
+		Template:              ingestionPodTemplate(pod),
 	}
 	if limits.TTLSecondsAfterFinished != nil {
 		spec.TtlSecondsAfterFinished = pulumi.Int(*limits.TTLSecondsAfterFinished)

@@ -168,9 +168,7 @@ func ReplicaOptions(a config.Autoscaling) []pulumi.ResourceOption {
 // been applied before by another provider instance, and each instance applies
 // under a field manager of its own: without force, the next change of a field
 // (a claim grown) conflicts with the stale manager that still co-owns it.
-func Adopted() pulumi.StringMap {
-	return pulumi.StringMap{PatchForce: pulumi.String("true")}
-}
+func Adopted() pulumi.StringMap { return forceApply() }
 
 // ReplicaOwnership are the annotations of a Deployment that says who owns its
 // replica count. When `pulumi up` owns it (autoscaling off), the apply is
@@ -182,5 +180,9 @@ func ReplicaOwnership(a config.Autoscaling) pulumi.StringMap {
 	if a.Enabled {
 		return nil
 	}
+	return forceApply()
+}
+
+func forceApply() pulumi.StringMap {
 	return pulumi.StringMap{PatchForce: pulumi.String("true")}
 }

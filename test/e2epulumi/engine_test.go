@@ -5,12 +5,12 @@ package e2epulumi
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -126,7 +126,7 @@ func TestStackOutputsNameWhatTheClusterHas(t *testing.T) {
 			text := pulumi(t, time.Minute, "stack output --json --stack "+s)
 			var raw map[string]any
 			require.NoError(t, json.Unmarshal([]byte(text), &raw))
-			assert.ElementsMatch(t, documented, slices.Collect(mapKeys(raw)), "outputs vs README")
+			assert.ElementsMatch(t, documented, slices.Collect(maps.Keys(raw)), "outputs vs README")
 			require.NoError(t, json.Unmarshal([]byte(text), &outputs))
 
 			assert.Equal(t, ns, outputs.Namespace)
@@ -283,19 +283,4 @@ func documentedOutputs(t *testing.T) []string {
 	}
 	require.NotEmpty(t, out)
 	return out
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
