@@ -20,10 +20,14 @@ func main() {
 	if path == "" {
 		path = filepath.Join("out", *stackName, "manifests.yaml")
 	}
-	n, err := render.WriteFile(*dir, *stackName, path)
+	w, err := render.WriteFile(*dir, *stackName, path)
+	// The same "warning:" lines `pulumi preview` prints, on stderr.
+	for _, line := range w.Warnings {
+		fmt.Fprintf(os.Stderr, "warning: %s\n", line)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "render %s: %v\n", *stackName, err)
 		os.Exit(1)
 	}
-	fmt.Printf("rendered %d objects of stack %s to %s\n", n, *stackName, path)
+	fmt.Printf("rendered %d objects of stack %s to %s\n", w.Objects, *stackName, path)
 }

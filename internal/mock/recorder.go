@@ -7,6 +7,7 @@ package mock
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -46,6 +47,28 @@ type Resource struct {
 type Recorder struct {
 	mu        sync.Mutex
 	resources map[string]Resource // by type::name
+	warnings  []string
+}
+
+// Warnings returns what the program logged as warnings, in order: the lines
+// `pulumi preview` shows as "warning:". Pulumi's mock engine drops them.
+func (r *Recorder) Warnings() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.warnings...)
+}
+
+// warningLog passes every log line on and keeps the warnings.
+type warningLog struct {
+	pulumi.Log
+	rec *Recorder
+}
+
+func (l warningLog) Warn(msg string, args *pulumi.LogArgs) error {
+	l.rec.mu.Lock()
+	l.rec.warnings = append(l.rec.warnings, msg)
+	l.rec.mu.Unlock()
+	return l.Log.Warn(msg, args)
 }
 
 // NewRecorder returns an empty recorder.
@@ -151,9 +174,34 @@ func (r *Recorder) Objects() []Object {
 			}
 			return nil, false
 		})
-		out = append(out, Object{Resource: res, Fields: fields})
+		out = append(out, Object{Resource: res, Fields: wholeNumbers(fields).(map[string]any)})
 	}
 	return out
+}
+
+// wholeNumbers turns every whole float64 into an int64. Pulumi carries every
+// number as a float64, and YAML encoders write a large one as 1.2096e+06:
+// valid, but not what anyone wrote, and not what kubectl shows.
+func wholeNumbers(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			v[k] = wholeNumbers(e)
+		}
+		return v
+	case []any:
+		for i, e := range v {
+			v[i] = wholeNumbers(e)
+		}
+		return v
+	case float64:
+		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+			return int64(v)
+		}
+		return v
+	default:
+		return v
+	}
 }
 
 // redact keeps a secret value's shape (a map stays a map, so a Secret's
@@ -186,7 +234,11 @@ func redact(v resource.PropertyValue) any {
 // the program's error.
 func Run(body pulumi.RunFunc, stack string, config map[string]string, secretKeys []string) (*Recorder, error) {
 	rec := NewRecorder()
-	err := pulumi.RunErr(body,
+	recording := func(ctx *pulumi.Context) error {
+		ctx.Log = warningLog{Log: ctx.Log, rec: rec}
+		return body(ctx)
+	}
+	err := pulumi.RunErr(recording,
 		pulumi.WithMocks("llm-platform", stack, rec),
 		func(info *pulumi.RunInfo) {
 			info.Config = config

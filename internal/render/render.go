@@ -41,13 +41,21 @@ func rank(kind string) int {
 // Objects runs the stack program for the stack file in dir and returns its
 // objects in apply order.
 func Objects(dir, stackName string) ([]mock.Object, error) {
+	objs, _, err := Run(dir, stackName)
+	return objs, err
+}
+
+// Run runs the stack program for the stack file in dir and returns its
+// objects in apply order and the warnings it logged, as `pulumi preview`
+// shows them. On error the warnings are still returned.
+func Run(dir, stackName string) ([]mock.Object, []string, error) {
 	sf, err := stackfile.Load(dir, stackName)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rec, err := mock.Run(stack.Program, stackName, sf.Config, sf.SecretKeys)
 	if err != nil {
-		return nil, err
+		return nil, rec.Warnings(), err
 	}
 	objs := rec.Objects()
 	sort.SliceStable(objs, func(i, j int) bool {
@@ -57,7 +65,7 @@ func Objects(dir, stackName string) ([]mock.Object, error) {
 		}
 		return objs[i].Name() < objs[j].Name()
 	})
-	return objs, nil
+	return objs, rec.Warnings(), nil
 }
 
 // Manifests is the multi-document YAML of objs, one object per document.
@@ -79,31 +87,46 @@ func Manifests(objs []mock.Object) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// WriteFile renders the stack to path. On any error it writes nothing, so a
-// previous good render is never replaced by a half one.
-func WriteFile(dir, stackName, path string) (int, error) {
-	objs, err := Objects(dir, stackName)
+// Written is what WriteFile wrote and the program's warnings.
+type Written struct {
+	// Objects is how many objects the file holds.
+	Objects int
+	// Warnings are the program's warnings, as `pulumi preview` shows them.
+	Warnings []string
+}
+
+// WriteFile renders the stack to path, readable by the group and others
+// (0644) like any file a GitOps tool picks up. On any error it writes
+// nothing, so a previous good render is never replaced by a half one; the
+// warnings are returned either way.
+func WriteFile(dir, stackName, path string) (Written, error) {
+	objs, warnings, err := Run(dir, stackName)
+	w := Written{Objects: len(objs), Warnings: warnings}
 	if err != nil {
-		return 0, err
+		return w, err
 	}
 	text, err := Manifests(objs)
 	if err != nil {
-		return 0, err
+		return w, err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return 0, err
+		return w, err
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".manifests-*.yaml")
 	if err != nil {
-		return 0, err
+		return w, err
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(text); err != nil {
 		tmp.Close()
-		return 0, err
+		return w, err
 	}
 	if err := tmp.Close(); err != nil {
-		return 0, err
+		return w, err
 	}
-	return len(objs), os.Rename(tmp.Name(), path)
+	// CreateTemp makes the file 0600.
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return w, err
+	}
+	return w, os.Rename(tmp.Name(), path)
 }

@@ -43,12 +43,37 @@ func TestRenderOrdersObjectsSoTheyApplyCleanly(t *testing.T) {
 
 func TestRenderWritesOneObjectPerDocument(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dev", "manifests.yaml")
-	n, err := render.WriteFile(stacktest.RepoRoot(), "dev", path)
+	w, err := render.WriteFile(stacktest.RepoRoot(), "dev", path)
 	require.NoError(t, err)
 	text, err := os.ReadFile(path)
 	require.NoError(t, err)
-	assert.Equal(t, n, strings.Count(string(text), "\n---\n")+1, "documents")
-	assert.Equal(t, n, strings.Count(string(text), "\nkind: "))
+	assert.Equal(t, w.Objects, strings.Count(string(text), "\n---\n")+1, "documents")
+	assert.Equal(t, w.Objects, strings.Count(string(text), "\nkind: "))
+	info, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o644), info.Mode().Perm(), "a GitOps tool running as another user reads the render")
+}
+
+// The render shows what `pulumi preview` shows: the program's warnings, and
+// numbers as they were written (Pulumi carries them as floats).
+func TestRenderKeepsWarningsAndWholeNumbers(t *testing.T) {
+	dir := t.TempDir()
+	good, err := os.ReadFile(filepath.Join(stacktest.RepoRoot(), "Pulumi.dev.yaml"))
+	require.NoError(t, err)
+	// Two weeks for the first run, and a value that does nothing.
+	text := strings.Replace(string(good), "activeDeadlineSeconds: 14400", "activeDeadlineSeconds: 1209600", 1)
+	text = strings.Replace(text, "    transformation:\n", "    transformation:\n      autoscaling:\n        maxReplicas: 4\n", 1)
+	require.NotEqual(t, string(good), text)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "Pulumi.long.yaml"), []byte(text), 0o644))
+
+	out := filepath.Join(dir, "manifests.yaml")
+	w, err := render.WriteFile(dir, "long", out)
+	require.NoError(t, err)
+	assert.Contains(t, w.Warnings, "llm-platform:pipeline.transformation.autoscaling.maxReplicas: has no effect while pipeline.transformation.autoscaling.enabled is false")
+	manifests, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.Contains(t, string(manifests), "activeDeadlineSeconds: 1209600\n")
+	assert.NotRegexp(t, `\d\.\d+e\+\d+`, string(manifests), "no number in exponent form")
 }
 
 func TestRenderOfBadConfigWritesNothing(t *testing.T) {
