@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
-	"time"
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -20,18 +19,13 @@ import (
 	"llm-platform/internal/labels"
 	"llm-platform/internal/names"
 	"llm-platform/internal/podspec"
+	"llm-platform/internal/rollout"
 )
 
 // Timing derived from a model's budgets.
 const (
 	// ReadinessPeriodSeconds is how often readiness is checked once started.
 	ReadinessPeriodSeconds = 5
-	// RolloutMarginSeconds covers scheduling and the first readiness checks
-	// after the model has loaded.
-	RolloutMarginSeconds = 60
-	// NodeProvisioningSeconds covers a cluster autoscaler (Karpenter, GKE NAP)
-	// bringing up a GPU node before a pod can even be scheduled.
-	NodeProvisioningSeconds = 600
 )
 
 // Args configures one served model.
@@ -66,31 +60,27 @@ type Inference struct {
 
 // Rollout is what a model's rollout may take, derived from its budgets.
 type Rollout struct {
-	// StartupFailureThreshold x the liveness period covers the model-load budget.
-	StartupFailureThreshold int
-	// ProgressDeadlineSeconds is the Deployment's progress deadline.
-	ProgressDeadlineSeconds int
-	// Create, Update and Delete are the Pulumi customTimeouts.
-	Create, Update, Delete time.Duration
+	rollout.Timings
 	// MaxSurge and MaxUnavailable of the rolling update.
 	MaxSurge, MaxUnavailable int
-	// TerminationGracePeriodSeconds covers the preStop sleep and the drain.
-	TerminationGracePeriodSeconds int
 }
 
-// PlanRollout derives every timing of a model from its configuration. The
-// startup probe tries every liveness period until the model-load budget is
-// spent; the progress deadline adds the image pull and a margin; Pulumi waits
-// that long for each pod replaced in turn, plus time for a new GPU node.
-func PlanRollout(m config.Model, pool config.GPUPool) Rollout {
-	period := m.LivenessPeriodSeconds
-	threshold := (m.ModelLoadBudgetSeconds + period - 1) / period
-	deadline := m.ImagePullBudgetSeconds + threshold*period + RolloutMarginSeconds
-	r := Rollout{
-		StartupFailureThreshold:       threshold,
-		ProgressDeadlineSeconds:       deadline,
-		TerminationGracePeriodSeconds: m.Drain.PreStopSleepSeconds + m.Drain.DrainSeconds,
+// PlanRollout derives every timing of a model from its configuration (see
+// rollout.Plan). Validation has already refused budgets whose timings would
+// not fit, so an error here is a programming error reported, not a panic.
+func PlanRollout(m config.Model, pool config.GPUPool) (Rollout, error) {
+	t, err := rollout.Plan(rollout.Budgets{
+		ModelLoadSeconds:    m.ModelLoadBudgetSeconds,
+		ImagePullSeconds:    m.ImagePullBudgetSeconds,
+		ProbePeriodSeconds:  m.LivenessPeriodSeconds,
+		MaxReplicas:         config.MaxReplicas(m.Replicas, m.Autoscaling),
+		PreStopSleepSeconds: m.Drain.PreStopSleepSeconds,
+		DrainSeconds:        m.Drain.DrainSeconds,
+	})
+	if err != nil {
+		return Rollout{}, err
 	}
+	r := Rollout{Timings: t}
 	// Without spare GPU capacity a surge pod would wait for a GPU that does not
 	// exist, and the rollout would never finish.
 	if pool.SpareCapacity {
@@ -98,12 +88,7 @@ func PlanRollout(m config.Model, pool config.GPUPool) Rollout {
 	} else {
 		r.MaxSurge, r.MaxUnavailable = 0, 1
 	}
-	replicas := config.MaxReplicas(m.Replicas, m.Autoscaling)
-	seconds := func(s int) time.Duration { return time.Duration(s) * time.Second }
-	r.Create = seconds(deadline + NodeProvisioningSeconds)
-	r.Update = seconds(replicas*deadline + NodeProvisioningSeconds)
-	r.Delete = seconds(r.TerminationGracePeriodSeconds + RolloutMarginSeconds)
-	return r
+	return r, nil
 }
 
 // New creates the model's objects.
@@ -131,7 +116,10 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	inf.CacheClaim = cache.Metadata.Name().Elem()
 
-	rollout := PlanRollout(m, args.GPUPool)
+	plan, err := PlanRollout(m, args.GPUPool)
+	if err != nil {
+		return nil, fmt.Errorf("serving %q: %w", name, err)
+	}
 	scrape := pulumi.StringMap{
 		"prometheus.io/scrape": pulumi.String("true"),
 		"prometheus.io/port":   pulumi.String(strconv.Itoa(m.MetricsPort)),
@@ -144,21 +132,21 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		Spec: &appsv1.DeploymentSpecArgs{
 			Replicas:                availability.Replicas(m.Replicas, m.Autoscaling),
 			Selector:                &metav1.LabelSelectorArgs{MatchLabels: workload.SelectorInput()},
-			ProgressDeadlineSeconds: pulumi.Int(rollout.ProgressDeadlineSeconds),
+			ProgressDeadlineSeconds: pulumi.Int(plan.ProgressDeadlineSeconds),
 			RevisionHistoryLimit:    pulumi.Int(5),
 			Strategy: &appsv1.DeploymentStrategyArgs{
 				Type: pulumi.String("RollingUpdate"),
 				RollingUpdate: &appsv1.RollingUpdateDeploymentArgs{
-					MaxSurge: pulumi.Int(rollout.MaxSurge), MaxUnavailable: pulumi.Int(rollout.MaxUnavailable),
+					MaxSurge: pulumi.Int(plan.MaxSurge), MaxUnavailable: pulumi.Int(plan.MaxUnavailable),
 				},
 			},
 			Template: &corev1.PodTemplateSpecArgs{
 				Metadata: &metav1.ObjectMetaArgs{Labels: workload.AllInput(), Annotations: scrape},
-				Spec:     podSpec(args, workload, rollout, inf.CacheClaim),
+				Spec:     podSpec(args, workload, plan, inf.CacheClaim),
 			},
 		},
 	}, append([]pulumi.ResourceOption{parent, pulumi.Timeouts(&pulumi.CustomTimeouts{
-		Create: rollout.Create.String(), Update: rollout.Update.String(), Delete: rollout.Delete.String(),
+		Create: plan.Create.String(), Update: plan.Update.String(), Delete: plan.Delete.String(),
 	})}, availability.ReplicaOptions(m.Autoscaling)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("serving %q: deployment: %w", name, err)
@@ -214,7 +202,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	return inf, nil
 }
 
-func podSpec(args Args, workload labels.Workload, rollout Rollout, cacheClaim pulumi.StringInput) *corev1.PodSpecArgs {
+func podSpec(args Args, workload labels.Workload, plan Rollout, cacheClaim pulumi.StringInput) *corev1.PodSpecArgs {
 	m, pool := args.Model, args.GPUPool
 	ports := corev1.ContainerPortArray{corev1.ContainerPortArgs{Name: pulumi.String("http"), ContainerPort: pulumi.Int(m.Port), Protocol: pulumi.String("TCP")}}
 	if m.MetricsPort != m.Port {
@@ -236,7 +224,7 @@ func podSpec(args Args, workload labels.Workload, rollout Rollout, cacheClaim pu
 	})
 	container.Ports = ports
 	// The startup probe holds off liveness until the model has loaded.
-	container.StartupProbe = podspec.HTTPProbe(m.LivenessPath, "http", m.LivenessPeriodSeconds, rollout.StartupFailureThreshold)
+	container.StartupProbe = podspec.HTTPProbe(m.LivenessPath, "http", m.LivenessPeriodSeconds, plan.StartupFailureThreshold)
 	container.ReadinessProbe = podspec.HTTPProbe(m.ReadinessPath, "http", ReadinessPeriodSeconds, 3)
 	container.LivenessProbe = podspec.HTTPProbe(m.LivenessPath, "http", m.LivenessPeriodSeconds, 3)
 	if m.Drain.PreStopSleepSeconds > 0 {
@@ -248,7 +236,7 @@ func podSpec(args Args, workload labels.Workload, rollout Rollout, cacheClaim pu
 	}
 	return args.Shared.PodSpec(corev1.PodSpecArgs{
 		Containers:                    corev1.ContainerArray{container},
-		TerminationGracePeriodSeconds: pulumi.Int(rollout.TerminationGracePeriodSeconds),
+		TerminationGracePeriodSeconds: pulumi.Int(plan.TerminationGracePeriodSeconds),
 		NodeSelector:                  pulumi.StringMap{pool.NodeLabelKey: pulumi.String(pool.NodeLabelValue)},
 		Tolerations: corev1.TolerationArray{corev1.TolerationArgs{
 			Key: pulumi.String(pool.TaintKey), Operator: pulumi.String("Exists"), Effect: pulumi.String(pool.TaintEffect),

@@ -13,6 +13,7 @@ import (
 
 	"llm-platform/internal/availability"
 	"llm-platform/internal/config"
+	"llm-platform/internal/rollout"
 	"llm-platform/internal/stacktest"
 	"llm-platform/serving"
 )
@@ -45,8 +46,8 @@ func TestProbesAndDeadlinesDeriveFromTheModelLoadBudget(t *testing.T) {
 	assert.Equal(t, int32(1860), *d.Spec.ProgressDeadlineSeconds)
 
 	rec := res.Resource(t, "kubernetes:apps/v1:Deployment", "inference-llama-3-70b-deployment")
-	assert.Equal(t, (1860*time.Second + serving.NodeProvisioningSeconds*time.Second).String(), rec.CreateTimeout)
-	assert.Equal(t, (6*1860*time.Second + serving.NodeProvisioningSeconds*time.Second).String(), rec.UpdateTimeout, "an update replaces up to maxReplicas pods one at a time")
+	assert.Equal(t, (1860*time.Second + rollout.NodeProvisioningSeconds*time.Second).String(), rec.CreateTimeout)
+	assert.Equal(t, (6*1860*time.Second + rollout.NodeProvisioningSeconds*time.Second).String(), rec.UpdateTimeout, "an update replaces up to maxReplicas pods one at a time")
 }
 
 func TestRolloutNeverWaitsForAGPUThatDoesNotExist(t *testing.T) {
@@ -203,8 +204,9 @@ func TestEveryModelGetsItsOwnObjects(t *testing.T) {
 func TestPlanRollout(t *testing.T) {
 	m := config.Model{LivenessPeriodSeconds: 10, ModelLoadBudgetSeconds: 95, ImagePullBudgetSeconds: 0, Replicas: 2,
 		Drain: config.Drain{PreStopSleepSeconds: 5, DrainSeconds: 30}}
-	r := serving.PlanRollout(m, config.GPUPool{})
+	r, err := serving.PlanRollout(m, config.GPUPool{})
+	require.NoError(t, err)
 	assert.Equal(t, 10, r.StartupFailureThreshold, "95 s budget at 10 s periods needs 10 tries")
-	assert.Equal(t, 100+serving.RolloutMarginSeconds, r.ProgressDeadlineSeconds)
+	assert.Equal(t, 100+rollout.MarginSeconds, r.ProgressDeadlineSeconds)
 	assert.Equal(t, 35, r.TerminationGracePeriodSeconds)
 }

@@ -187,12 +187,14 @@ func TestFaultDrainWithSpareNode(t *testing.T) {
 func TestFaultStuckRolloutAndExhaustedBudget(t *testing.T) {
 	deployFaultStacks(t)
 	ns := faults.Namespace.Name
-	deadline := serving.PlanRollout(faults.Serving.Models[0], faults.GPUPool).ProgressDeadlineSeconds
+	plan, err := serving.PlanRollout(faults.Serving.Models[0], faults.GPUPool)
+	require.NoError(t, err)
+	deadline := plan.ProgressDeadlineSeconds
 	require.Equal(t, int32(deadline), *deployment(t, ns, llama).Spec.ProgressDeadlineSeconds)
 
 	stop := watchAvailable(ns, llama)
 	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"labels":{%q:"true"}},"spec":{"containers":[{"name":"server","image":"vllm/vllm-openai:never-ready"}]}}}}`, neverReady)
-	_, _, err := kubectl.Run(nil, "-n", ns, "patch", "deployment", llama, "-p", patch)
+	_, _, err = kubectl.Run(nil, "-n", ns, "patch", "deployment", llama, "-p", patch)
 	require.NoError(t, err)
 	start := time.Now()
 	defer func() {
