@@ -2,6 +2,8 @@ package config_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -163,18 +165,55 @@ func TestSecretsMustBeEncryptedAndAreNeverEchoed(t *testing.T) {
 	assert.True(t, res.Config.Secrets.ModelRegistryToken)
 }
 
+// Values that are valid but do nothing, or are risky, deserve a warning that
+// names the key; pulumi preview shows it. Each case starts from a valid stack
+// and writes one value. The README lists every warning.
 func TestWarnings(t *testing.T) {
-	res, err := load(stacktest.Load(t, "dev"))
+	cases := []struct {
+		name  string
+		stack string
+		set   map[string]any
+		want  string
+		// readme is the phrase the README's list of warnings holds for it.
+		readme string
+	}{
+		{"one replica, no PDB", "dev", nil,
+			"llm-platform:serving.models[0].replicas: inference-llama-3-8b runs one replica: no PodDisruptionBudget is created, and a node drain takes it down until it is rescheduled", "runs one replica: no PodDisruptionBudget"},
+		{"shared RWO claim in dev", "dev", map[string]any{"pipeline.storage.accessMode": "ReadWriteOnce"},
+			"llm-platform:pipeline.storage.accessMode: the shared claim is ReadWriteOnce", "the shared claim is ReadWriteOnce"},
+		{"no inference clients", "dev", map[string]any{"namespace.network.inferenceClients": map[string]any{}},
+			"llm-platform:namespace.network.inferenceClients: is empty: nothing may call the inference port", "is empty: nothing may call the inference port"},
+		{"read-only model cache", "prod", map[string]any{"serving.models[1].modelCache.accessMode": "ReadOnlyMany"},
+			"llm-platform:serving.models[1].modelCache.accessMode: ReadOnlyMany: the server cannot write weights into the claim", "the server cannot write weights into the claim"},
+		{"autoscaling bound while off", "dev", map[string]any{"pipeline.transformation.autoscaling.maxReplicas": 4},
+			"llm-platform:pipeline.transformation.autoscaling.maxReplicas: has no effect while pipeline.transformation.autoscaling.enabled is false", "has no effect while <workload>.autoscaling.enabled is false"},
+		{"replicas while autoscaling", "prod", map[string]any{"serving.models[0].replicas": 4},
+			"llm-platform:serving.models[0].replicas: has no effect while serving.models[0].autoscaling.enabled is true: the HPA owns the count", "has no effect while <workload>.autoscaling.enabled is true"},
+		{"HPA that cannot scale", "prod", map[string]any{"pipeline.transformation.autoscaling.maxReplicas": 2},
+			"llm-platform:pipeline.transformation.autoscaling.maxReplicas: equals minReplicas (2): the HPA can never change the count", "equals minReplicas"},
+		{"cpu target with the pods metric", "prod", map[string]any{"serving.models[0].autoscaling.targetCPUUtilization": 80},
+			"llm-platform:serving.models[0].autoscaling.targetCPUUtilization: has no effect with metric pods", "has no effect with metric pods"},
+		{"metric name with the cpu metric", "prod", map[string]any{"pipeline.transformation.autoscaling.metricName": "queue"},
+			"llm-platform:pipeline.transformation.autoscaling.metricName: has no effect with metric cpu", "has no effect with metric cpu"},
+	}
+	readme, err := os.ReadFile(filepath.Join(stacktest.RepoRoot(), "README.md"))
 	require.NoError(t, err)
-	assert.Contains(t, res.Warnings, "inference-llama-3-8b runs one replica: no PodDisruptionBudget is created, and a node drain takes it down until it is rescheduled")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := stacktest.Load(t, tc.stack)
+			for k, v := range tc.set {
+				c.Set(t, k, v)
+			}
+			res, err := load(c)
+			require.NoError(t, err, "a warning never blocks")
+			assert.Contains(t, strings.Join(res.Warnings, "\n"), tc.want)
+			assert.True(t, strings.Contains(string(readme), tc.readme), "the README's warning list has %q", tc.readme)
+		})
+	}
 
-	res, err = load(stacktest.Load(t, "dev").Set(t, "pipeline.storage.accessMode", "ReadWriteOnce"))
-	require.NoError(t, err, "dev accepts a ReadWriteOnce shared claim")
-	assert.Contains(t, strings.Join(res.Warnings, "\n"), "pipeline.storage.accessMode: the shared claim is ReadWriteOnce")
-
-	res, err = load(stacktest.Load(t, "prod"))
+	res, err := load(stacktest.Load(t, "prod"))
 	require.NoError(t, err)
-	assert.Empty(t, res.Warnings, "prod runs every workload with more than one replica")
+	assert.Empty(t, res.Warnings, "prod runs every workload with more than one replica, and writes nothing that does nothing")
 }
 
 func TestDefaultsApplyToEveryModel(t *testing.T) {
@@ -189,26 +228,36 @@ func TestDefaultsApplyToEveryModel(t *testing.T) {
 }
 
 func TestParseImage(t *testing.T) {
+	const hex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	cases := []struct {
 		ref             string
 		repo, tag, dgst string
-		err             bool
+		pinned          bool
+		err             string
 	}{
-		{ref: "vllm/vllm-openai:v0.6.3", repo: "vllm/vllm-openai", tag: "v0.6.3"},
+		{ref: "vllm/vllm-openai:v0.6.3", repo: "docker.io/vllm/vllm-openai", tag: "v0.6.3", pinned: true},
 		{ref: "registry.local:5000/team/app", repo: "registry.local:5000/team/app"},
-		{ref: "registry.local:5000/team/app:1.2", repo: "registry.local:5000/team/app", tag: "1.2"},
-		{ref: "app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", repo: "app", dgst: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
-		{ref: "app:", err: true},
-		{ref: "App/Server:1", err: true},
-		{ref: "app@sha256:12", err: true},
+		{ref: "registry.local:5000/team/app:1.2", repo: "registry.local:5000/team/app", tag: "1.2", pinned: true},
+		{ref: "app:latest", repo: "docker.io/library/app", tag: "latest"},
+		{ref: "app@sha256:" + hex, repo: "docker.io/library/app", dgst: "sha256:" + hex, pinned: true},
+		{ref: "app:latest@sha256:" + hex, repo: "docker.io/library/app", tag: "latest", dgst: "sha256:" + hex, pinned: true},
+		{ref: "app:", err: "invalid reference format"},
+		{ref: "App/Server:1", err: "must be lowercase"},
+		{ref: "app@sha256:12", err: "invalid checksum digest length"},
+		{ref: "app@sha256:" + strings.Repeat("z", 64), err: "invalid checksum digest format"},
+		{ref: "app@md5:" + hex[:32], err: "unsupported digest algorithm"},
+		{ref: "app:v1.2.3!", err: "invalid reference format"},
+		{ref: "app:" + strings.Repeat("a", 129), err: "invalid reference format"},
 	}
 	for _, tc := range cases {
 		img, err := config.ParseImage(tc.ref)
-		if tc.err {
-			assert.Error(t, err, tc.ref)
+		if tc.err != "" {
+			require.Error(t, err, tc.ref)
+			assert.Contains(t, err.Error(), tc.err, tc.ref)
 			continue
 		}
 		require.NoError(t, err, tc.ref)
 		assert.Equal(t, config.Image{Repository: tc.repo, Tag: tc.tag, Digest: tc.dgst}, img, tc.ref)
+		assert.Equal(t, tc.pinned, img.Pinned(), tc.ref)
 	}
 }

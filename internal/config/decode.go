@@ -3,7 +3,9 @@ package config
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"sort"
 	"strconv"
@@ -27,6 +29,10 @@ type defaulter interface{ setDefaults() }
 // at the first as encoding/json does.
 type decoder struct {
 	errs []error
+	// written holds every key the stack file set, so validation can tell a
+	// value written by the user from a default (a value that does nothing
+	// deserves a warning only when someone wrote it).
+	written map[string]bool
 }
 
 // decodeJSON parses text as JSON and decodes it into dst (a pointer), reporting
@@ -50,6 +56,10 @@ func (d *decoder) decode(key string, raw any, dst reflect.Value) {
 	if raw == nil {
 		return // an explicit null keeps the default
 	}
+	if d.written == nil {
+		d.written = map[string]bool{}
+	}
+	d.written[key] = true
 	// Quantities and counts-or-percentages may be written as strings or numbers.
 	if rule, ok := stringOrNumber[dst.Type()]; ok {
 		switch v := raw.(type) {
@@ -85,11 +95,20 @@ func (d *decoder) decode(key string, raw any, dst reflect.Value) {
 			return
 		}
 		i, err := strconv.ParseInt(n.String(), 10, 32)
-		if err != nil {
+		switch {
+		case err == nil:
+			dst.SetInt(i)
+		case errors.Is(err, strconv.ErrRange) && strings.HasPrefix(n.String(), "-"):
+			d.fail(key, raw, fmt.Sprintf("too small: Kubernetes stores it as a 32-bit integer, at least %d", math.MinInt32), "")
+		case errors.Is(err, strconv.ErrRange):
+			d.fail(key, raw, fmt.Sprintf("too large: Kubernetes stores it as a 32-bit integer, at most %d", math.MaxInt32), "")
+		case integral(n):
+			// Beyond 64 bits YAML itself reads the digits as a float, so
+			// Pulumi hands over a rounded value: say why, not only what.
+			d.fail(key, raw, fmt.Sprintf("too large: Kubernetes stores it as a 32-bit integer, at most %d (a number this long reaches the program as a rounded float)", math.MaxInt32), "")
+		default:
 			d.fail(key, raw, "must be a whole number", "")
-			return
 		}
-		dst.SetInt(i)
 	case reflect.Slice:
 		items, ok := raw.([]any)
 		if !ok {
@@ -145,6 +164,13 @@ func (d *decoder) decode(key string, raw any, dst reflect.Value) {
 	default:
 		panic(fmt.Sprintf("config: no decoder for %s", dst.Type())) // a programming error, not an input error
 	}
+}
+
+// integral reports whether a number that is no int64 is still whole, as a
+// float: 1e+29 is, 2.5 is not.
+func integral(n json.Number) bool {
+	f, err := n.Float64()
+	return err == nil && f == math.Trunc(f) && !math.IsInf(f, 0)
 }
 
 // retiredKeys were keys once; each says why it is gone and what to write

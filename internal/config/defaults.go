@@ -1,5 +1,7 @@
 package config
 
+import "fmt"
+
 // Defaults returns the configuration a stack file's values are laid over.
 // Defaults that depend on another value (a limit equal to its request) are
 // applied after decoding, by applyDerivedDefaults.
@@ -91,10 +93,11 @@ func (m *Model) setDefaults() {
 }
 
 // applyDerivedDefaults fills the defaults that depend on other values.
-func applyDerivedDefaults(c *Config) {
+// A value the stack file wrote is kept, even 0, so validation can name it.
+func applyDerivedDefaults(c *Config, written map[string]bool) {
 	for i := range c.Serving.Models {
 		m := &c.Serving.Models[i]
-		if m.MetricsPort == 0 {
+		if !written[fmt.Sprintf("serving.models[%d].metricsPort", i)] {
 			m.MetricsPort = m.Port
 		}
 		defaultLimits(&m.Resources)

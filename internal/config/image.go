@@ -1,13 +1,16 @@
 package config
 
 import (
-	"errors"
+	"fmt"
 	"strings"
+
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
 )
 
 // Image is a container image reference split into its parts.
 type Image struct {
-	// Repository is everything before the tag or digest.
+	// Repository is the fully qualified name, for example "docker.io/vllm/vllm-openai".
 	Repository string
 	// Tag, empty when the reference has none.
 	Tag string
@@ -15,35 +18,34 @@ type Image struct {
 	Digest string
 }
 
-// ParseImage splits an image reference. It accepts what container runtimes
-// accept in practice: an optional registry host (with a port), a path, then
-// ":tag" and/or "@sha256:<hex>".
+// Pinned reports whether the reference names one image for good: a digest, or
+// a tag other than latest.
+func (i Image) Pinned() bool {
+	return i.Digest != "" || (i.Tag != "" && i.Tag != "latest")
+}
+
+// ParseImage parses an image reference with the container ecosystem's own
+// parser (github.com/distribution/reference, the one containerd and the
+// registries use): a digest must be a real digest, a tag a valid tag, the
+// repository lower case.
 func ParseImage(ref string) (Image, error) {
-	if strings.ContainsAny(ref, " \t\n") {
-		return Image{}, errors.New("must not contain white space")
-	}
-	var img Image
-	rest := ref
-	if before, digest, ok := strings.Cut(rest, "@"); ok {
-		algo, hex, ok := strings.Cut(digest, ":")
-		if !ok || algo == "" || len(hex) < 32 {
-			return Image{}, errors.New("digest must look like sha256:<hex>")
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		// The grammar only says "invalid reference format"; the digest's own
+		// parser says what is wrong with it.
+		if _, d, ok := strings.Cut(ref, "@"); ok {
+			if derr := digest.Digest(d).Validate(); derr != nil {
+				return Image{}, fmt.Errorf("digest %q: %w (a digest is sha256: and 64 hex digits)", d, derr)
+			}
 		}
-		img.Digest, rest = digest, before
+		return Image{}, err
 	}
-	// A colon after the last slash starts the tag; one before it is a registry port.
-	if i := strings.LastIndex(rest, ":"); i > strings.LastIndex(rest, "/") {
-		img.Tag, rest = rest[i+1:], rest[:i]
-		if img.Tag == "" {
-			return Image{}, errors.New("tag must not be empty")
-		}
+	img := Image{Repository: named.Name()}
+	if tagged, ok := named.(reference.Tagged); ok {
+		img.Tag = tagged.Tag()
 	}
-	if rest == "" || strings.HasSuffix(rest, "/") || strings.HasPrefix(rest, "/") {
-		return Image{}, errors.New("repository must not be empty")
+	if digested, ok := named.(reference.Digested); ok {
+		img.Digest = digested.Digest().String()
 	}
-	if rest != strings.ToLower(rest) {
-		return Image{}, errors.New("repository must be lower case")
-	}
-	img.Repository = rest
 	return img, nil
 }

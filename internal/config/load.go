@@ -91,8 +91,8 @@ func Load(lookup Lookup, isSecret func(key string) bool) (Result, error) {
 
 	// A value that failed to decode keeps its default, so validating the rest
 	// still reports every other problem in the same run.
-	applyDerivedDefaults(&cfg)
-	warnings, errs := validate(&cfg)
+	applyDerivedDefaults(&cfg, d.written)
+	warnings, errs := validate(&cfg, d.written)
 	if errs = append(d.errs, errs...); len(errs) > 0 {
 		return Result{Warnings: warnings}, errors.Join(errs...)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"gopkg.in/inf.v0"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"llm-platform/internal/names"
@@ -23,11 +24,9 @@ type Demand struct {
 func StackDemand(cfg *Config) Demand {
 	var d Demand
 	add := func(pods int, r Resources) {
-		for range pods {
-			d.CPU.Add(resource.MustParse(string(r.Requests.CPU)))
-			d.Memory.Add(resource.MustParse(string(r.Requests.Memory)))
-			d.MemoryLimits.Add(resource.MustParse(string(r.Limits.Memory)))
-		}
+		d.CPU.Add(times(r.Requests.CPU, pods))
+		d.Memory.Add(times(r.Requests.Memory, pods))
+		d.MemoryLimits.Add(times(r.Limits.Memory, pods))
 		d.Pods += pods
 	}
 	for _, m := range cfg.Serving.Models {
@@ -47,10 +46,16 @@ func StackDemand(cfg *Config) Demand {
 	add(2*cfg.Pipeline.Ingestion.Parallelism, cfg.Pipeline.Ingestion.Resources)
 	add(cfg.Checkpoint.Replicas, cfg.Checkpoint.Resources)
 	d.Storage.Add(resource.MustParse(string(cfg.Pipeline.Storage.Size)))
-	for range cfg.Checkpoint.Replicas {
-		d.Storage.Add(resource.MustParse(string(cfg.Checkpoint.Storage.Size)))
-	}
+	d.Storage.Add(times(cfg.Checkpoint.Storage.Size, cfg.Checkpoint.Replicas))
 	return d
+}
+
+// times is n copies of q, computed, not summed: the demand of a billion
+// replicas costs what the demand of one does.
+func times(q Quantity, n int) resource.Quantity {
+	v := resource.MustParse(string(q))
+	product := new(inf.Dec).Mul(v.AsDec(), inf.NewDec(int64(n), 0))
+	return *resource.NewDecimalQuantity(*product, v.Format)
 }
 
 // quotaFits reports each quota the stack would run into: a rollout or a

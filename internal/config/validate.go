@@ -36,18 +36,36 @@ const (
 type checker struct {
 	errs     []error
 	warnings []string
+	// written holds the keys the stack file set (see decoder.written).
+	written map[string]bool
 }
+
+// wrote reports whether the stack file set key, rather than a default.
+func (c *checker) wrote(key string) bool { return c.written[key] }
 
 func (c *checker) fail(key string, value any, rule, example string) {
 	c.errs = append(c.errs, &FieldError{Key: key, Value: value, Rule: rule, Example: example})
 }
 
-func (c *checker) warn(format string, args ...any) {
-	c.warnings = append(c.warnings, fmt.Sprintf(format, args...))
+// failed reports whether key already has a problem: a value refused once is
+// not refused again for what follows from it.
+func (c *checker) failed(key string) bool {
+	for _, err := range c.errs {
+		if fe, ok := err.(*FieldError); ok && fe.Key == key {
+			return true
+		}
+	}
+	return false
 }
 
-func validate(cfg *Config) (warnings []string, errs []error) {
-	c := &checker{}
+// warn records a value that is valid but probably not what was meant, in the
+// form `llm-platform:<key>: <what it does>`.
+func (c *checker) warn(key, format string, args ...any) {
+	c.warnings = append(c.warnings, fmt.Sprintf("%s:%s: %s", Project, key, fmt.Sprintf(format, args...)))
+}
+
+func validate(cfg *Config, written map[string]bool) (warnings []string, errs []error) {
+	c := &checker{written: written}
 	prod := cfg.Environment == EnvProd
 	switch cfg.Environment {
 	case EnvDev, EnvStaging, EnvProd:
@@ -60,6 +78,11 @@ func validate(cfg *Config) (warnings []string, errs []error) {
 	c.pipeline("pipeline", cfg.Pipeline, prod)
 	c.checkpoint("checkpoint", cfg.Checkpoint, prod)
 	c.cron("cron", cfg.Cron)
+	c.secretsInArgs(cfg)
+	c.replicasFitNamespace(cfg)
+	for i, m := range cfg.Serving.Models {
+		c.rolloutFits(fmt.Sprintf("serving.models[%d]", i), m)
+	}
 	if len(c.errs) == 0 {
 		// Only a stack whose parts are each valid can be summed against its quota.
 		c.quotaFits(cfg)
@@ -68,10 +91,10 @@ func validate(cfg *Config) (warnings []string, errs []error) {
 }
 
 func (c *checker) namespace(key string, ns Namespace) {
-	c.dns1123Label(key+".name", ns.Name)
-	c.positiveQuantity(key+".quota.cpu", ns.Quota.CPU, `"64"`)
-	c.positiveQuantity(key+".quota.memory", ns.Quota.Memory, `"512Gi"`)
-	c.positiveQuantity(key+".quota.storage", ns.Quota.Storage, `"2Ti"`)
+	c.namespaceName(key+".name", ns.Name)
+	c.cpu(key+".quota.cpu", ns.Quota.CPU, `"64"`)
+	c.bytes(key+".quota.memory", ns.Quota.Memory, `"512Gi"`)
+	c.bytes(key+".quota.storage", ns.Quota.Storage, `"2Ti"`)
 	c.atLeast(key+".quota.gpus", ns.Quota.GPUs, 0)
 	c.atLeast(key+".quota.pods", ns.Quota.Pods, 1)
 	c.resourceList(key+".limitRange.defaultRequest", ns.LimitRange.DefaultRequest)
@@ -84,15 +107,17 @@ func (c *checker) namespace(key string, ns Namespace) {
 	}
 	c.labels(key+".network.inferenceClients.podLabels", nw.InferenceClients.PodLabels)
 	if len(nw.InferenceClients.Namespaces) == 0 && len(nw.InferenceClients.PodLabels) == 0 {
-		c.warn("%s:%s.network.inferenceClients is empty: nothing may call the inference port; add namespaces or podLabels", Project, key)
+		c.warn(key+".network.inferenceClients", "is empty: nothing may call the inference port; add namespaces or podLabels")
 	}
 	for i, n := range nw.MetricsScrapers {
 		c.dns1123Label(fmt.Sprintf("%s.network.metricsScrapers[%d]", key, i), n)
 	}
 	for i, rule := range nw.Egress {
 		k := fmt.Sprintf("%s.network.egress[%d]", key, i)
-		if _, _, err := net.ParseCIDR(rule.CIDR); err != nil {
+		if ip, network, err := net.ParseCIDR(rule.CIDR); err != nil {
 			c.fail(k+".cidr", rule.CIDR, "must be a CIDR", `"10.20.0.0/16"`)
+		} else if !ip.Equal(network.IP) {
+			c.fail(k+".cidr", rule.CIDR, fmt.Sprintf("has host bits set: the range it names is %s, write that (the API server refuses a network address with host bits)", network), strconv.Quote(network.String()))
 		}
 		if len(rule.Ports) == 0 {
 			c.fail(k+".ports", rule.Ports, "must list at least one port", "[443]")
@@ -157,32 +182,45 @@ func (c *checker) model(key string, m Model, pool GPUPool, prod bool) {
 	}
 	c.atLeast(key+".replicas", m.Replicas, 1)
 	c.port(key+".port", m.Port)
-	c.port(key+".metricsPort", m.MetricsPort)
+	if m.MetricsPort == 0 {
+		c.fail(key+".metricsPort", m.MetricsPort, fmt.Sprintf("must be a port from 1 to 65535; leave the key out to serve metrics on port (%d)", m.Port), strconv.Itoa(m.Port))
+	} else {
+		c.port(key+".metricsPort", m.MetricsPort)
+	}
+	c.portMatchesArgs(key, m.Port, m.Args)
 	c.httpPath(key+".metricsPath", m.MetricsPath)
 	c.probePaths(key, m.ReadinessPath, m.LivenessPath)
-	c.atLeast(key+".livenessPeriodSeconds", m.LivenessPeriodSeconds, 1)
+	c.between(key+".livenessPeriodSeconds", m.LivenessPeriodSeconds, 1, 3600, "an hour")
 	if m.ModelLoadBudgetSeconds < m.LivenessPeriodSeconds {
 		c.fail(key+".modelLoadBudgetSeconds", m.ModelLoadBudgetSeconds,
 			fmt.Sprintf("must be at least one liveness period (livenessPeriodSeconds = %d): the startup probe needs one try", m.LivenessPeriodSeconds), "600")
 	}
+	c.atMostDay(key+".modelLoadBudgetSeconds", m.ModelLoadBudgetSeconds)
 	c.atLeast(key+".imagePullBudgetSeconds", m.ImagePullBudgetSeconds, 0)
+	c.atMostDay(key+".imagePullBudgetSeconds", m.ImagePullBudgetSeconds)
 	c.resources(key+".resources", m.Resources)
-	if shm, ok := c.positiveQuantity(key+".shmSize", m.ShmSize, `"8Gi"`); ok {
+	if shm, ok := c.bytes(key+".shmSize", m.ShmSize, `"8Gi"`); ok {
 		if limit, err := resource.ParseQuantity(string(m.Resources.Limits.Memory)); err == nil && shm.Cmp(limit) >= 0 {
 			c.fail(key+".shmSize", m.ShmSize, fmt.Sprintf("must be less than the memory limit (%s): /dev/shm is memory and counts against it", m.Resources.Limits.Memory), "")
 		}
 	}
-	c.positiveQuantity(key+".modelCache.size", m.ModelCache.Size, `"100Gi"`)
+	c.bytes(key+".modelCache.size", m.ModelCache.Size, `"100Gi"`)
 	c.accessMode(key+".modelCache.accessMode", m.ModelCache.AccessMode)
+	if m.ModelCache.AccessMode == AccessReadOnlyMany {
+		c.warn(key+".modelCache.accessMode", "ReadOnlyMany: the server cannot write weights into the claim, so it serves only what was put there outside the stack")
+	}
 	c.absolutePath(key+".modelCache.mountPath", m.ModelCache.MountPath)
 	if MaxReplicas(m.Replicas, m.Autoscaling) > 1 && m.ModelCache.AccessMode == AccessReadWriteOnce {
 		c.fail(key+".modelCache.accessMode", m.ModelCache.AccessMode,
 			"must be ReadWriteMany or ReadOnlyMany when the model runs more than one replica: replicas are spread over nodes and a ReadWriteOnce claim attaches to one", `"ReadWriteMany"`)
 	}
 	c.autoscaling(key+".autoscaling", m.Autoscaling, true)
-	c.disruption(key+".disruption", m.Disruption, m.Replicas, m.Autoscaling, names.Inference(m.Name))
+	c.replicasOwner(key, m.Autoscaling)
+	c.disruption(key, m.Disruption, m.Replicas, m.Autoscaling, names.Inference(m.Name))
 	c.atLeast(key+".drain.preStopSleepSeconds", m.Drain.PreStopSleepSeconds, 0)
+	c.atMostDay(key+".drain.preStopSleepSeconds", m.Drain.PreStopSleepSeconds)
 	c.atLeast(key+".drain.drainSeconds", m.Drain.DrainSeconds, 1)
+	c.atMostDay(key+".drain.drainSeconds", m.Drain.DrainSeconds)
 	c.spread(key+".topologySpread.zone", m.TopologySpread.Zone)
 	c.spread(key+".topologySpread.host", m.TopologySpread.Host)
 }
@@ -194,7 +232,7 @@ func (c *checker) pipeline(key string, p Pipeline, prod bool) {
 		if prod {
 			c.fail(key+".storage.accessMode", p.Storage.AccessMode, msg, `"ReadWriteMany"`)
 		} else {
-			c.warn("%s:%s.storage.accessMode: %s (fine on a one-node dev cluster)", Project, key, msg)
+			c.warn(key+".storage.accessMode", "%s (fine on a one-node dev cluster)", msg)
 		}
 	}
 	if p.Storage.AccessMode == AccessReadOnlyMany {
@@ -211,6 +249,11 @@ func (c *checker) pipeline(key string, p Pipeline, prod bool) {
 	c.exitCodes(k+".failFastExitCodes", in.FailFastExitCodes)
 	c.atLeast(k+".completions", in.Completions, 1)
 	c.atLeast(k+".parallelism", in.Parallelism, 1)
+	if in.Indexed {
+		// The API server's limits for Indexed Jobs.
+		c.atMost(k+".completions", in.Completions, maxIndexedCompletions)
+		c.atMost(k+".parallelism", in.Parallelism, maxIndexedCompletions)
+	}
 	if in.Parallelism > in.Completions && in.Completions >= 1 {
 		c.fail(k+".parallelism", in.Parallelism, fmt.Sprintf("must be at most completions (%d): extra pods would have no shard", in.Completions), strconv.Itoa(in.Completions))
 	}
@@ -221,9 +264,11 @@ func (c *checker) pipeline(key string, p Pipeline, prod bool) {
 	c.atLeast(k+".replicas", t.Replicas, 1)
 	c.resources(k+".resources", t.Resources)
 	c.port(k+".port", t.Port)
+	c.portMatchesArgs(k, t.Port, t.Args)
 	c.probePaths(k, t.ReadinessPath, t.LivenessPath)
 	c.autoscaling(k+".autoscaling", t.Autoscaling, false)
-	c.disruption(k+".disruption", t.Disruption, t.Replicas, t.Autoscaling, names.Transformation)
+	c.replicasOwner(k, t.Autoscaling)
+	c.disruption(k, t.Disruption, t.Replicas, t.Autoscaling, names.Transformation)
 }
 
 func (c *checker) checkpoint(key string, cp Checkpoint, prod bool) {
@@ -231,10 +276,14 @@ func (c *checker) checkpoint(key string, cp Checkpoint, prod bool) {
 	c.atLeast(key+".replicas", cp.Replicas, 1)
 	c.resources(key+".resources", cp.Resources)
 	c.port(key+".port", cp.Port)
+	c.portMatchesArgs(key, cp.Port, cp.Args)
 	c.probePaths(key, cp.ReadinessPath, cp.LivenessPath)
 	c.absolutePath(key+".mountPath", cp.MountPath)
 	c.storage(key+".storage", cp.Storage)
-	c.disruption(key+".disruption", cp.Disruption, cp.Replicas, Autoscaling{}, names.Checkpoint)
+	if cp.Storage.AccessMode == AccessReadOnlyMany {
+		c.fail(key+".storage.accessMode", cp.Storage.AccessMode, "must be writable: the checkpoint store writes to its claims", `"ReadWriteOnce"`)
+	}
+	c.disruption(key, cp.Disruption, cp.Replicas, Autoscaling{}, names.Checkpoint)
 }
 
 // cronParser accepts what the CronJob controller accepts: five fields or a
@@ -248,8 +297,13 @@ func (c *checker) cron(key string, cr Cron) {
 	case strings.Contains(cr.Schedule, "TZ="):
 		c.fail(key+".schedule", cr.Schedule, "must not set a time zone inside the schedule; use cron.timeZone", `"0 2 * * *"`)
 	default:
-		if _, err := cronParser.Parse(cr.Schedule); err != nil {
+		sched, err := cronParser.Parse(cr.Schedule)
+		if err != nil {
 			c.fail(key+".schedule", cr.Schedule, "must be a cron schedule of five fields or a descriptor such as @daily: "+err.Error(), `"0 2 * * *"`)
+		} else if sched.Next(time.Now()).IsZero() {
+			// The parser searches five years ahead; a date that never exists
+			// (30 February) is found by none.
+			c.fail(key+".schedule", cr.Schedule, "can never fire: no date matches it (a day of month the month never has?)", `"0 2 28 2 *"`)
 		}
 	}
 	if cr.TimeZone == "" || cr.TimeZone == "Local" {
@@ -260,6 +314,7 @@ func (c *checker) cron(key string, cr Cron) {
 	// The CronJob controller checks schedules every 10 seconds; a shorter
 	// deadline can miss every run.
 	c.atLeast(key+".startingDeadlineSeconds", cr.StartingDeadlineSeconds, 10)
+	c.atMostDay(key+".startingDeadlineSeconds", cr.StartingDeadlineSeconds)
 	c.atLeast(key+".successfulJobsHistoryLimit", cr.SuccessfulJobsHistoryLimit, 0)
 	c.atLeast(key+".failedJobsHistoryLimit", cr.FailedJobsHistoryLimit, 0)
 	c.atLeast(key+".backoffLimit", cr.BackoffLimit, 0)
@@ -269,7 +324,21 @@ func (c *checker) cron(key string, cr Cron) {
 
 func (c *checker) autoscaling(key string, a Autoscaling, podsMetricAllowed bool) {
 	if !a.Enabled {
+		for _, k := range []string{"minReplicas", "maxReplicas", "metric", "metricName", "targetAverageValue", "targetCPUUtilization", "scaleUpStabilizationSeconds", "scaleDownStabilizationSeconds"} {
+			if c.wrote(key + "." + k) {
+				c.warn(key+"."+k, "%s while %s.enabled is false", noEffect, key)
+			}
+		}
 		return
+	}
+	if a.MinReplicas == a.MaxReplicas && a.MinReplicas >= 1 {
+		c.warn(key+".maxReplicas", "equals minReplicas (%d): the HPA can never change the count; turn autoscaling off and set replicas", a.MinReplicas)
+	}
+	unused := map[string][]string{MetricCPU: {"metricName", "targetAverageValue"}, MetricPods: {"targetCPUUtilization"}}[a.Metric]
+	for _, k := range unused {
+		if c.wrote(key + "." + k) {
+			c.warn(key+"."+k, "%s with metric %s", noEffect, a.Metric)
+		}
 	}
 	c.atLeast(key+".minReplicas", a.MinReplicas, 1)
 	if a.MaxReplicas < a.MinReplicas {
@@ -299,9 +368,9 @@ func (c *checker) autoscaling(key string, a Autoscaling, podsMetricAllowed bool)
 }
 
 // disruption rejects budgets that would block every eviction and warns where
-// no budget can help.
+// no budget can help. key is the workload's.
 func (c *checker) disruption(key string, d Disruption, replicas int, a Autoscaling, object string) {
-	k := key + ".maxUnavailable"
+	k := key + ".disruption.maxUnavailable"
 	count, percent, err := ParseIntOrPercent(d.MaxUnavailable)
 	switch {
 	case err != nil:
@@ -315,7 +384,7 @@ func (c *checker) disruption(key string, d Disruption, replicas int, a Autoscali
 		return
 	}
 	if MaxReplicas(replicas, a) == 1 {
-		c.warn("%s runs one replica: no PodDisruptionBudget is created, and a node drain takes it down until it is rescheduled", object)
+		c.warn(replicasKey(key, a), "%s runs one replica: no PodDisruptionBudget is created, and a node drain takes it down until it is rescheduled", object)
 	}
 }
 
@@ -340,7 +409,7 @@ func ParseIntOrPercent(v IntOrPercent) (n int, percent bool, err error) {
 }
 
 func (c *checker) storage(key string, s Storage) {
-	c.positiveQuantity(key+".size", s.Size, `"100Gi"`)
+	c.bytes(key+".size", s.Size, `"100Gi"`)
 	if s.StorageClass != "" {
 		c.dns1123Subdomain(key+".storageClass", s.StorageClass)
 	}
@@ -370,9 +439,9 @@ func (c *checker) resources(key string, r Resources) {
 }
 
 func (c *checker) resourceList(key string, l ResourceList) {
-	c.positiveQuantity(key+".cpu", l.CPU, `"500m"`)
-	c.positiveQuantity(key+".memory", l.Memory, `"2Gi"`)
-	c.positiveQuantity(key+".ephemeralStorage", l.EphemeralStorage, `"1Gi"`)
+	c.cpu(key+".cpu", l.CPU, `"500m"`)
+	c.bytes(key+".memory", l.Memory, `"2Gi"`)
+	c.bytes(key+".ephemeralStorage", l.EphemeralStorage, `"1Gi"`)
 }
 
 // notAbove reports each request greater than its limit.
@@ -412,18 +481,21 @@ func (c *checker) image(key, ref string, prod bool) {
 		c.fail(key, ref, "required: an image reference", `"registry.example.com/team/server:v1.2.3"`)
 		return
 	}
+	if strings.ContainsAny(ref, " \t\n") {
+		c.fail(key, ref, "must be an image reference: must not contain white space", `"registry.example.com/team/server:v1.2.3"`)
+		return
+	}
 	img, err := ParseImage(ref)
 	if err != nil {
-		c.fail(key, ref, "must be an image reference: "+err.Error(), `"registry.example.com/team/server:v1.2.3"`)
+		c.fail(key, ref, "must be an image reference: "+err.Error(), `"registry.example.com/team/server:v1.2.3" or "registry.example.com/team/server@sha256:<64 hex digits>"`)
 		return
 	}
-	if !prod {
+	if !prod || img.Pinned() {
 		return
 	}
-	switch {
-	case img.Digest == "" && img.Tag == "":
+	if img.Tag == "" {
 		c.fail(key, ref, "prod requires a pinned tag or digest; an untagged image means :latest", ref+":v1.2.3")
-	case img.Digest == "" && img.Tag == "latest":
+	} else {
 		c.fail(key, ref, "prod must not use :latest; pin a version or a digest", strings.TrimSuffix(ref, "latest")+"v1.2.3")
 	}
 }

@@ -7,11 +7,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"llm-platform/internal/mock"
+	"llm-platform/internal/render"
 	"llm-platform/internal/stack"
 	"llm-platform/internal/stackfile"
 	"llm-platform/internal/stacktest"
@@ -20,15 +22,20 @@ import (
 // Every problem line has the form `llm-platform:<key>: <value> is invalid: <rule>`.
 var problemLine = regexp.MustCompile(`^llm-platform:[A-Za-z0-9_.\[\]"]+: .+ is invalid: .+$`)
 
+// caseDeadline bounds each case: validation never scales with the values it
+// validates, so a billion replicas takes as long as one.
+const caseDeadline = 5 * time.Second
+
 // Each file under testdata/invalid is a small stack file with one mistake (or
 // two values that are only wrong together) and a `# want:` line. Each runs
-// through the real program under the mock engine: it must fail with that
-// message, never panic, and register nothing but the root stack.
+// through the real program under the mock engine, and through the offline
+// render: both must fail with that message within caseDeadline, never panic,
+// register nothing but the root stack and render nothing.
 func TestInvalidStackFiles(t *testing.T) {
 	dir := filepath.Join(stacktest.RepoRoot(), "testdata", "invalid")
 	files, err := filepath.Glob(filepath.Join(dir, "Pulumi.*.yaml"))
 	require.NoError(t, err)
-	require.GreaterOrEqual(t, len(files), 40)
+	require.GreaterOrEqual(t, len(files), 80)
 	for _, file := range files {
 		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(file), "Pulumi."), ".yaml")
 		t.Run(name, func(t *testing.T) {
@@ -44,9 +51,17 @@ func TestInvalidStackFiles(t *testing.T) {
 
 			sf, err := stackfile.Load(dir, name)
 			require.NoError(t, err)
-			rec, err := runWithoutPanic(name, sf)
+			var rec *mock.Recorder
+			withinDeadline(t, func() { rec, err = runWithoutPanic(name, sf) })
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), want)
+
+			var objs []mock.Object
+			var renderErr error
+			withinDeadline(t, func() { objs, _, renderErr = render.Run(dir, name) })
+			require.Error(t, renderErr)
+			assert.Equal(t, err.Error(), renderErr.Error(), "the render says what the program says")
+			assert.Empty(t, objs)
 			// Pulumi wraps the program's error ("1 error occurred: * ..."), as
 			// `pulumi preview` shows it; every problem line inside is key, value, rule.
 			header := fmt.Sprintf("invalid configuration of stack %q:", name)
@@ -59,6 +74,19 @@ func TestInvalidStackFiles(t *testing.T) {
 				assert.Equal(t, "pulumi:pulumi:Stack", r.Type, "registered %s %s", r.Type, r.Name)
 			}
 		})
+	}
+}
+
+// withinDeadline runs f and fails the test, without waiting for it, when it
+// takes longer than caseDeadline.
+func withinDeadline(t *testing.T, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	select {
+	case <-done:
+	case <-time.After(caseDeadline):
+		t.Fatalf("did not finish within %s", caseDeadline)
 	}
 }
 
