@@ -1,0 +1,68 @@
+//go:build e2e
+
+package e2epulumi
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Every bad stack file of testdata/invalid fails `pulumi preview` with the
+// line the render and the mocks expect (its `# want:`), within a deadline,
+// and creates nothing. Where Pulumi itself refuses the file first (a key
+// Pulumi.yaml declares is missing), its own message names the key.
+func TestInvalidStackFilesFailPulumiPreviewTheSameWay(t *testing.T) {
+	sh(t, 5*time.Minute, "make build && hack/pulumi.sh project")
+	files, err := filepath.Glob(filepath.Join(work, "testdata", "invalid", "Pulumi.*.yaml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, file := range files {
+		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(file), "Pulumi."), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			text, err := os.ReadFile(file)
+			require.NoError(t, err)
+			want := ""
+			for _, line := range strings.Split(string(text), "\n") {
+				if w, ok := strings.CutPrefix(line, "# want: "); ok {
+					want = w
+				}
+			}
+			require.NotEmpty(t, want)
+			stack := "invalid-" + name
+			stackFile := filepath.Join(work, "Pulumi."+stack+".yaml")
+			require.NoError(t, os.WriteFile(stackFile, text, 0o644))
+			defer os.Remove(stackFile)
+
+			pulumi(t, time.Minute, "stack init "+stack)
+			defer pulumi(t, time.Minute, "stack rm --yes --force --preserve-config "+stack)
+			out := shFails(t, 2*time.Minute, "pulumi --cwd "+fastProject+" --non-interactive preview --stack "+stack)
+			if key, missing := missingSection(want); missing {
+				assert.Contains(t, out, "is missing configuration value '"+key+"'", "Pulumi refuses first, naming the key")
+			} else {
+				assert.Contains(t, out, want)
+			}
+			assert.NotContains(t, out, "panic")
+			for _, typ := range stackResourceTypes(t, stack) {
+				assert.NotContains(t, typ, "kubernetes:", "a bad stack file created %s", typ)
+			}
+		})
+	}
+}
+
+// missingSection reports whether want is the program's "section missing"
+// error, which Pulumi pre-empts for every key Pulumi.yaml declares.
+func missingSection(want string) (key string, ok bool) {
+	rest, found := strings.CutPrefix(want, "llm-platform:")
+	if !found {
+		return "", false
+	}
+	key, rule, _ := strings.Cut(rest, ": ")
+	return key, strings.HasPrefix(rule, "null is invalid: required")
+}
