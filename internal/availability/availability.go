@@ -5,6 +5,7 @@ package availability
 
 import (
 	"fmt"
+	"regexp"
 
 	autoscalingv2 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/autoscaling/v2"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -119,6 +120,27 @@ func NewAutoscaler(ctx *pulumi.Context, name string, args AutoscalerArgs, opts .
 			},
 		},
 	}, opts...)
+}
+
+// AdapterRule is the prometheus-adapter rule that serves a workload's Pods
+// metric to its HPA through the custom metrics API: the Prometheus series of
+// the namespace's pods, summed per pod, under the metric's name. The stack
+// exports one per model that scales on a Pods metric (metricsAdapterRules),
+// to be added to the adapter's `rules:`.
+func AdapterRule(namespace string, a config.Autoscaling) map[string]any {
+	series := a.Series
+	if series == "" {
+		series = a.MetricName
+	}
+	return map[string]any{
+		"seriesQuery": fmt.Sprintf(`%s{namespace=%q,pod!=""}`, series, namespace),
+		"resources": map[string]any{"overrides": map[string]any{
+			"namespace": map[string]any{"resource": "namespace"},
+			"pod":       map[string]any{"resource": "pod"},
+		}},
+		"name":         map[string]any{"matches": "^" + regexp.QuoteMeta(series) + "$", "as": a.MetricName},
+		"metricsQuery": "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)",
+	}
 }
 
 // Replicas is the Deployment's spec.replicas: nil when an HPA owns the count,

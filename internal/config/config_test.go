@@ -193,6 +193,9 @@ func TestWarnings(t *testing.T) {
 			"llm-platform:pipeline.transformation.autoscaling.maxReplicas: equals minReplicas (2): the HPA can never change the count", "equals minReplicas"},
 		{"cpu target with the pods metric", "prod", map[string]any{"serving.models[0].autoscaling.targetCPUUtilization": 80},
 			"llm-platform:serving.models[0].autoscaling.targetCPUUtilization: has no effect with metric pods", "has no effect with metric pods"},
+		{"pods metric needs an adapter", "prod", nil,
+			"llm-platform:serving.models[0].autoscaling.metric: pods: the HPA reads vllm_num_requests_waiting from the custom.metrics.k8s.io API, which a preview cannot check",
+			"which a preview cannot check"},
 		{"metric name with the cpu metric", "prod", map[string]any{"pipeline.transformation.autoscaling.metricName": "queue"},
 			"llm-platform:pipeline.transformation.autoscaling.metricName: has no effect with metric cpu", "has no effect with metric cpu"},
 	}
@@ -213,7 +216,11 @@ func TestWarnings(t *testing.T) {
 
 	res, err := load(stacktest.Load(t, "prod"))
 	require.NoError(t, err)
-	assert.Empty(t, res.Warnings, "prod runs every workload with more than one replica, and writes nothing that does nothing")
+	assert.Equal(t, []string{
+		"llm-platform:serving.models[0].autoscaling.metric: pods: the HPA reads vllm_num_requests_waiting from the custom.metrics.k8s.io API, which a preview cannot check; " +
+			"without an adapter serving it (prometheus-adapter with the rule in the stack output metricsAdapterRules) the HPA never scales",
+	}, res.Warnings, "prod runs every workload with more than one replica and writes nothing that does nothing; "+
+		"only the prerequisite a preview cannot know is said")
 }
 
 func TestDefaultsApplyToEveryModel(t *testing.T) {

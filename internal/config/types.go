@@ -214,8 +214,12 @@ type Autoscaling struct {
 	MaxReplicas int `json:"maxReplicas"`
 	// Metric is "cpu" (default) or "pods" (a per-pod custom metric such as queue depth).
 	Metric string `json:"metric"`
-	// MetricName of the Pods metric, for example "vllm_num_requests_waiting".
+	// MetricName of the Pods metric, for example "vllm_num_requests_waiting":
+	// the name the custom metrics API serves it under.
 	MetricName string `json:"metricName"`
+	// Series is the Prometheus series the adapter serves as MetricName (default:
+	// MetricName). vLLM exports "vllm:num_requests_waiting".
+	Series string `json:"series"`
 	// TargetAverageValue of the Pods metric per pod, for example "5".
 	TargetAverageValue Quantity `json:"targetAverageValue"`
 	// TargetCPUUtilization in percent of the request for the cpu metric (default 70).

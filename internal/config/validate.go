@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -324,7 +325,7 @@ func (c *checker) cron(key string, cr Cron) {
 
 func (c *checker) autoscaling(key string, a Autoscaling, podsMetricAllowed bool) {
 	if !a.Enabled {
-		for _, k := range []string{"minReplicas", "maxReplicas", "metric", "metricName", "targetAverageValue", "targetCPUUtilization", "scaleUpStabilizationSeconds", "scaleDownStabilizationSeconds"} {
+		for _, k := range []string{"minReplicas", "maxReplicas", "metric", "metricName", "series", "targetAverageValue", "targetCPUUtilization", "scaleUpStabilizationSeconds", "scaleDownStabilizationSeconds"} {
 			if c.wrote(key + "." + k) {
 				c.warn(key+"."+k, "%s while %s.enabled is false", noEffect, key)
 			}
@@ -334,7 +335,7 @@ func (c *checker) autoscaling(key string, a Autoscaling, podsMetricAllowed bool)
 	if a.MinReplicas == a.MaxReplicas && a.MinReplicas >= 1 {
 		c.warn(key+".maxReplicas", "equals minReplicas (%d): the HPA can never change the count; turn autoscaling off and set replicas", a.MinReplicas)
 	}
-	unused := map[string][]string{MetricCPU: {"metricName", "targetAverageValue"}, MetricPods: {"targetCPUUtilization"}}[a.Metric]
+	unused := map[string][]string{MetricCPU: {"metricName", "series", "targetAverageValue"}, MetricPods: {"targetCPUUtilization"}}[a.Metric]
 	for _, k := range unused {
 		if c.wrote(key + "." + k) {
 			c.warn(key+"."+k, "%s with metric %s", noEffect, a.Metric)
@@ -356,7 +357,14 @@ func (c *checker) autoscaling(key string, a Autoscaling, podsMetricAllowed bool)
 		}
 		if a.MetricName == "" {
 			c.fail(key+".metricName", a.MetricName, "required with metric pods: the per-pod metric to scale on", `"vllm_num_requests_waiting"`)
+		} else if !customMetricName.MatchString(a.MetricName) {
+			c.fail(key+".metricName", a.MetricName, "must be a name the custom metrics API can serve (letters, digits, _ and -; a Prometheus colon is written in series)", `"vllm_num_requests_waiting"`)
 		}
+		if a.Series != "" && !prometheusSeries.MatchString(a.Series) {
+			c.fail(key+".series", a.Series, "must be a Prometheus metric name", `"vllm:num_requests_waiting"`)
+		}
+		c.warn(key+".metric", "pods: the HPA reads %s from the custom.metrics.k8s.io API, which a preview cannot check; "+
+			"without an adapter serving it (prometheus-adapter with the rule in the stack output metricsAdapterRules) the HPA never scales", a.MetricName)
 		c.positiveQuantity(key+".targetAverageValue", a.TargetAverageValue, `"5"`)
 	default:
 		c.fail(key+".metric", a.Metric, "must be cpu or pods", `"pods"`)
@@ -366,6 +374,11 @@ func (c *checker) autoscaling(key string, a Autoscaling, podsMetricAllowed bool)
 	c.atLeast(key+".scaleDownStabilizationSeconds", a.ScaleDownStabilizationSeconds, 0)
 	c.atMost(key+".scaleDownStabilizationSeconds", a.ScaleDownStabilizationSeconds, 3600)
 }
+
+var (
+	customMetricName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_-]*$`)
+	prometheusSeries = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
+)
 
 // disruption rejects budgets that would block every eviction and warns where
 // no budget can help. key is the workload's.

@@ -44,6 +44,7 @@ func TestStackOutputs(t *testing.T) {
 		record("checkpointService", s.Checkpoint.ServiceName)
 		record("cronJob", s.Schedule.CronJobName)
 		record("dataClaim", s.Pipeline.DataClaim)
+		record("adapter rules", pulumi.ToOutput(s.AdapterRules))
 		stack.Export(ctx, s)
 		return nil
 	}, pulumi.WithMocks("llm-platform", "prod", mock.NewRecorder()))
@@ -58,5 +59,16 @@ func TestStackOutputs(t *testing.T) {
 		"checkpointService":    "checkpoint",
 		"cronJob":              "pipeline-schedule",
 		"dataClaim":            "pipeline-data-rwx-efs-sc",
+		// What prometheus-adapter needs to serve prod's queue depth: vLLM's
+		// series, per pod of the namespace, under the HPA's metric name.
+		"adapter rules": []map[string]any{{
+			"seriesQuery": `vllm:num_requests_waiting{namespace="llm-platform",pod!=""}`,
+			"resources": map[string]any{"overrides": map[string]any{
+				"namespace": map[string]any{"resource": "namespace"},
+				"pod":       map[string]any{"resource": "pod"},
+			}},
+			"name":         map[string]any{"matches": "^vllm:num_requests_waiting$", "as": "vllm_num_requests_waiting"},
+			"metricsQuery": "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)",
+		}},
 	}, got)
 }

@@ -11,6 +11,7 @@ import (
 
 	"llm-platform/checkpoint"
 	"llm-platform/cron"
+	"llm-platform/internal/availability"
 	"llm-platform/internal/config"
 	"llm-platform/internal/names"
 	"llm-platform/internal/podspec"
@@ -21,6 +22,8 @@ import (
 
 // Stack is what the program built.
 type Stack struct {
+	// AdapterRules are the prometheus-adapter rules the Pods metrics need.
+	AdapterRules []map[string]any
 	Platform   *platform.Platform
 	Pipeline   *pipeline.Pipeline
 	Models     []*serving.Inference
@@ -111,6 +114,9 @@ func Build(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets) (*Sta
 			return nil, err
 		}
 		s.Models = append(s.Models, inf)
+		if m.Autoscaling.Enabled && m.Autoscaling.Metric == config.MetricPods {
+			s.AdapterRules = append(s.AdapterRules, availability.AdapterRule(cfg.Namespace.Name, m.Autoscaling))
+		}
 	}
 
 	s.Checkpoint, err = checkpoint.New(ctx, "checkpoint", checkpoint.Args{
@@ -162,4 +168,9 @@ func Export(ctx *pulumi.Context, s *Stack) {
 	ctx.Export("cronJob", s.Schedule.CronJobName)
 	ctx.Export("ingestionJob", s.Pipeline.IngestionJob)
 	ctx.Export("claims", claims)
+	rules := pulumi.Array{}
+	for _, r := range s.AdapterRules {
+		rules = append(rules, pulumi.ToMap(r))
+	}
+	ctx.Export("metricsAdapterRules", rules)
 }

@@ -122,6 +122,11 @@ func TestStackOutputsNameWhatTheClusterHas(t *testing.T) {
 				CronJob           string            `json:"cronJob"`
 				IngestionJob      string            `json:"ingestionJob"`
 				Claims            []string          `json:"claims"`
+				AdapterRules      []struct {
+					Name struct {
+						As string `json:"as"`
+					} `json:"name"`
+				} `json:"metricsAdapterRules"`
 			}
 			text := pulumi(t, time.Minute, "stack output --json --stack "+s)
 			var raw map[string]any
@@ -142,6 +147,17 @@ func TestStackOutputsNameWhatTheClusterHas(t *testing.T) {
 				require.NoError(t, kubectl.GetJSON(&svc, "-n", ns, "service", service))
 				assert.Equal(t, strconv.Itoa(int(svc.Spec.Ports[0].Port)), port, "endpoint port is the Service's")
 			}
+			var served []string
+			for _, m := range cfg.Serving.Models {
+				if m.Autoscaling.Enabled && m.Autoscaling.Metric == config.MetricPods {
+					served = append(served, m.Autoscaling.MetricName)
+				}
+			}
+			var rules []string
+			for _, r := range outputs.AdapterRules {
+				rules = append(rules, r.Name.As)
+			}
+			assert.Equal(t, served, rules, "one adapter rule per Pods metric, serving the HPA's metric name")
 			get(t, "-n", ns, "service", outputs.CheckpointService)
 			get(t, "-n", ns, "cronjob", outputs.CronJob)
 			get(t, "-n", ns, "job", outputs.IngestionJob)
