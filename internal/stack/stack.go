@@ -24,11 +24,11 @@ import (
 type Stack struct {
 	// AdapterRules are the prometheus-adapter rules the Pods metrics need.
 	AdapterRules []map[string]any
-	Platform   *platform.Platform
-	Pipeline   *pipeline.Pipeline
-	Models     []*serving.Inference
-	Checkpoint *checkpoint.Store
-	Schedule   *cron.Schedule
+	Platform     *platform.Platform
+	Pipeline     *pipeline.Pipeline
+	Models       []*serving.Inference
+	Checkpoint   *checkpoint.Store
+	Schedule     *cron.Schedule
 }
 
 // Program loads the configuration, builds the stack and exports its outputs.
