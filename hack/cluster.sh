@@ -8,6 +8,9 @@
 #   hack/cluster.sh up      create the cluster unless it runs (idempotent)
 #   hack/cluster.sh down    delete it
 #   hack/cluster.sh status  say whether it runs
+#   hack/cluster.sh custom-metrics
+#                           run the custom-metrics test adapter beside it and
+#                           register it as custom.metrics.k8s.io (idempotent)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -97,7 +100,74 @@ up() {
   log "cluster $name is ready (kubeconfig: ${kubeconfig#$root/}, log: build/kwokctl-$name.log)"
 }
 
+# custom_metrics: runs sigs.k8s.io/custom-metrics-apiserver's test adapter
+# beside the cluster and registers it as the custom.metrics.k8s.io API, the way
+# kwokctl registers metrics-server: an APIService whose ExternalName Service
+# points at this machine. The adapter serves per-pod metrics whose values a
+# test sets over HTTP (the adapter's fixed port 8080):
+#   curl -X POST -H 'Content-Type: application/json' -d '"7"' \
+#     http://127.0.0.1:8080/write-metrics/namespaces/NS/pods/POD/METRIC
+# It stands in for prometheus-adapter, which serves the same API from Prometheus.
+custom_metrics() {
+  running || { echo "cluster $name is not running; hack/cluster.sh up first" >&2; exit 1; }
+  local dir="$root/build/custom-metrics-$name" port
+  mkdir -p "$dir"
+  if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+    port=$(cat "$dir/port")
+  else
+    if (exec 3<>/dev/tcp/127.0.0.1/8080) 2>/dev/null; then
+      echo "port 8080 is taken: the test adapter writes metrics there (another cluster's adapter?)" >&2; exit 1
+    fi
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    echo "$port" >"$dir/port"
+    # setsid: the adapter outlives this script, like the control plane's processes.
+    setsid "$bin/test-adapter" --secure-port="$port" --bind-address=127.0.0.1 --cert-dir="$dir/certs" \
+      --lister-kubeconfig="$kubeconfig" \
+      --authentication-kubeconfig="$kubeconfig" --authorization-kubeconfig="$kubeconfig" \
+      >"$dir/adapter.log" 2>&1 </dev/null &
+    echo $! >"$dir/pid"
+  fi
+  {
+    echo "apiVersion: v1"
+    echo "kind: Namespace"
+    echo "metadata: {name: custom-metrics}"
+    echo "---"
+    echo "apiVersion: v1"
+    echo "kind: Service"
+    echo "metadata: {name: custom-metrics-apiserver, namespace: custom-metrics}"
+    echo "spec: {type: ExternalName, externalName: 127.0.0.1}"
+    for v in v1beta1 v1beta2; do
+      echo "---"
+      echo "apiVersion: apiregistration.k8s.io/v1"
+      echo "kind: APIService"
+      echo "metadata: {name: $v.custom.metrics.k8s.io}"
+      echo "spec: {group: custom.metrics.k8s.io, version: $v, insecureSkipTLSVerify: true, groupPriorityMinimum: 100, versionPriority: 100,"
+      echo "  service: {name: custom-metrics-apiserver, namespace: custom-metrics, port: $port}}"
+    done
+  } | "$bin/kubectl" --kubeconfig "$kubeconfig" apply --server-side -f - >/dev/null
+  for _ in $(seq 60); do
+    kill -0 "$(cat "$dir/pid")" 2>/dev/null || break
+    if "$bin/kubectl" --kubeconfig "$kubeconfig" get --raw /apis/custom.metrics.k8s.io/v1beta2 >/dev/null 2>&1; then
+      log "custom.metrics.k8s.io served by the test adapter on 127.0.0.1:$port (log: ${dir#$root/}/adapter.log)"
+      return
+    fi
+    sleep 1
+  done
+  echo "custom.metrics.k8s.io did not become available (adapter: ${dir#$root/}/adapter.log):" >&2
+  tail -20 "$dir/adapter.log" >&2
+  exit 1
+}
+
+stop_custom_metrics() {
+  local dir="$root/build/custom-metrics-$name"
+  if [ -f "$dir/pid" ]; then
+    kill "$(cat "$dir/pid")" 2>/dev/null || true
+    rm -f "$dir/pid"
+  fi
+}
+
 down() {
+  stop_custom_metrics
   "$bin/kwokctl" delete cluster --name "$name" --kubeconfig "$kubeconfig" >>"$root/build/kwokctl-$name.log" 2>&1 || true
   log "cluster $name deleted"
 }
@@ -105,6 +175,7 @@ down() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
+  custom-metrics) custom_metrics ;;
   status) if running; then echo "cluster $name runs"; else echo "cluster $name is not running"; exit 1; fi ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|custom-metrics" >&2; exit 2 ;;
 esac

@@ -11,6 +11,7 @@ KUBERNETES_VERSION=v1.34.2
 ETCD_VERSION=v3.6.5
 KWOK_VERSION=v0.8.0
 METRICS_SERVER_VERSION=v0.7.2
+CUSTOM_METRICS_APISERVER_VERSION=v1.34.0
 KUBE_SCORE_VERSION=v1.20.0
 ACTIONLINT_VERSION=v1.7.9
 
@@ -67,6 +68,9 @@ control_plane() {
   build_etcd
   go_install kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl
   go_install metrics-server "$METRICS_SERVER_VERSION" sigs.k8s.io/metrics-server/cmd/metrics-server
+  # The custom-metrics API's test adapter: serves per-pod metrics whose values
+  # a test sets over HTTP, so an HPA on a Pods metric scales on the local cluster.
+  go_install custom-metrics-test-adapter "$CUSTOM_METRICS_APISERVER_VERSION" sigs.k8s.io/custom-metrics-apiserver/test-adapter
   build_kubernetes
 }
 
@@ -79,6 +83,6 @@ case "${1:-all}" in
   control-plane) control_plane ;;
   checks) checks ;;
   all) control_plane; checks ;;
-  versions) echo "kubernetes $KUBERNETES_VERSION etcd $ETCD_VERSION kwok $KWOK_VERSION metrics-server $METRICS_SERVER_VERSION kube-score $KUBE_SCORE_VERSION actionlint $ACTIONLINT_VERSION" ;;
+  versions) echo "kubernetes $KUBERNETES_VERSION etcd $ETCD_VERSION kwok $KWOK_VERSION metrics-server $METRICS_SERVER_VERSION custom-metrics-apiserver $CUSTOM_METRICS_APISERVER_VERSION kube-score $KUBE_SCORE_VERSION actionlint $ACTIONLINT_VERSION" ;;
   *) echo "usage: $0 [control-plane|checks|all|versions]" >&2; exit 2 ;;
 esac

@@ -114,7 +114,7 @@ func NewAutoscaler(ctx *pulumi.Context, name string, args AutoscalerArgs, opts .
 					StabilizationWindowSeconds: pulumi.Int(a.ScaleDownStabilizationSeconds),
 					SelectPolicy:               pulumi.String("Min"),
 					Policies: autoscalingv2.HPAScalingPolicyArray{
-						autoscalingv2.HPAScalingPolicyArgs{Type: pulumi.String("Pods"), Value: pulumi.Int(1), PeriodSeconds: pulumi.Int(120)},
+						autoscalingv2.HPAScalingPolicyArgs{Type: pulumi.String("Pods"), Value: pulumi.Int(1), PeriodSeconds: pulumi.Int(config.ScaleDownPeriodSeconds)},
 					},
 				},
 			},

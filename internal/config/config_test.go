@@ -196,6 +196,9 @@ func TestWarnings(t *testing.T) {
 		{"pods metric needs an adapter", "prod", nil,
 			"llm-platform:serving.models[0].autoscaling.metric: pods: the HPA reads vllm_num_requests_waiting from the custom.metrics.k8s.io API, which a preview cannot check",
 			"which a preview cannot check"},
+		{"scale-down window shorter than its policy period", "dev", map[string]any{"pipeline.transformation.autoscaling": map[string]any{"enabled": true, "maxReplicas": 2, "scaleDownStabilizationSeconds": 30}},
+			"llm-platform:pipeline.transformation.autoscaling.scaleDownStabilizationSeconds: 30 is shorter than the scale-down policy's 120 s period",
+			"is shorter than the scale-down policy's 120 s period"},
 		{"metric name with the cpu metric", "prod", map[string]any{"pipeline.transformation.autoscaling.metricName": "queue"},
 			"llm-platform:pipeline.transformation.autoscaling.metricName: has no effect with metric cpu", "has no effect with metric cpu"},
 	}

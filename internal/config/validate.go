@@ -19,6 +19,10 @@ import (
 	"llm-platform/internal/names"
 )
 
+// ScaleDownPeriodSeconds is the period of the HPA's scale-down policy: one pod
+// per period.
+const ScaleDownPeriodSeconds = 120
+
 // Values with a fixed set of choices.
 const (
 	MetricCPU  = "cpu"
@@ -373,6 +377,10 @@ func (c *checker) autoscaling(key string, a Autoscaling, podsMetricAllowed bool)
 	c.atMost(key+".scaleUpStabilizationSeconds", a.ScaleUpStabilizationSeconds, 3600)
 	c.atLeast(key+".scaleDownStabilizationSeconds", a.ScaleDownStabilizationSeconds, 0)
 	c.atMost(key+".scaleDownStabilizationSeconds", a.ScaleDownStabilizationSeconds, 3600)
+	if a.ScaleDownStabilizationSeconds < ScaleDownPeriodSeconds {
+		c.warn(key+".scaleDownStabilizationSeconds", "%d is shorter than the scale-down policy's %d s period: the HPA counts that period from before a recent scale-up, so a fall right after one can undo it in one step",
+			a.ScaleDownStabilizationSeconds, ScaleDownPeriodSeconds)
+	}
 }
 
 var (

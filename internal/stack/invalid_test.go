@@ -2,8 +2,6 @@ package stack_test
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -32,23 +30,11 @@ const caseDeadline = 5 * time.Second
 // render: both must fail with that message within caseDeadline, never panic,
 // register nothing but the root stack and render nothing.
 func TestInvalidStackFiles(t *testing.T) {
-	dir := filepath.Join(stacktest.RepoRoot(), "testdata", "invalid")
-	files, err := filepath.Glob(filepath.Join(dir, "Pulumi.*.yaml"))
-	require.NoError(t, err)
-	require.GreaterOrEqual(t, len(files), 80)
-	for _, file := range files {
-		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(file), "Pulumi."), ".yaml")
+	cases := stacktest.InvalidCases(t, stacktest.RepoRoot())
+	require.GreaterOrEqual(t, len(cases), 80)
+	for _, tc := range cases {
+		dir, name, want := tc.Dir, tc.Name, tc.Want
 		t.Run(name, func(t *testing.T) {
-			text, err := os.ReadFile(file)
-			require.NoError(t, err)
-			want := ""
-			for _, line := range strings.Split(string(text), "\n") {
-				if w, ok := strings.CutPrefix(line, "# want: "); ok {
-					want = w
-				}
-			}
-			require.NotEmpty(t, want, "the file says what it expects")
-
 			sf, err := stackfile.Load(dir, name)
 			require.NoError(t, err)
 			var rec *mock.Recorder

@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"llm-platform/internal/names"
-	"llm-platform/internal/render"
 )
 
 // kwok reports a pod's CPU usage from this annotation to the metrics-server
@@ -85,19 +84,9 @@ func TestFaultAutoscalerScalesUpUnderLoad(t *testing.T) {
 
 func renderedScaleUp(t *testing.T, stack, name string) *autoscalingv2.HPAScalingRules {
 	t.Helper()
-	objs, err := render.Objects(testdata, stack)
-	require.NoError(t, err)
-	for _, o := range objs {
-		if o.Kind() == "HorizontalPodAutoscaler" && o.Name() == name {
-			var hpa autoscalingv2.HorizontalPodAutoscaler
-			require.NoError(t, o.Decode(&hpa))
-			require.NotNil(t, hpa.Spec.Behavior, "the stack sets a behavior")
-			require.NotNil(t, hpa.Spec.Behavior.ScaleUp, "the stack sets a scale-up policy")
-			return hpa.Spec.Behavior.ScaleUp
-		}
-	}
-	t.Fatalf("stack %s renders no HPA %s", stack, name)
-	return nil
+	scaleUp := renderedHPA(t, testdata, stack, name).Spec.Behavior.ScaleUp
+	require.NotNil(t, scaleUp, "the stack sets a scale-up policy")
+	return scaleUp
 }
 
 func cpuUtilization(hpa autoscalingv2.HorizontalPodAutoscaler) *int32 {
