@@ -25,6 +25,7 @@ lint: ## gofmt, go vet and actionlint (the GitHub workflows) must be clean.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/...
+	$(GO) vet -tags promtool ./monitoring/
 	hack/tools.sh checks
 	$(TOOLS)/actionlint
 
@@ -48,8 +49,13 @@ e2e-pulumi: ## The real Pulumi engine on the local control plane: preview, up, d
 	@if ! hack/pulumi.sh engine; then echo "e2e-pulumi: SKIPPED, no Pulumi engine found; see README"; exit 0; fi; \
 	hack/tools.sh control-plane && $(GO) test -tags e2e -count=1 -timeout 40m -v ./test/e2epulumi/
 
+.PHONY: alerts
+alerts: ## promtool checks prod's alert rules and runs their unit tests (monitoring/testdata/alerts_test.yaml).
+	hack/tools.sh checks
+	$(GO) test -tags promtool -count=1 ./monitoring/
+
 .PHONY: test
-test: lint unit render score e2e e2e-pulumi ## Every test: lint, unit tests, renders, kube-score, end-to-end on the local control plane, the Pulumi engine tier.
+test: lint unit render score alerts e2e e2e-pulumi ## Every test: lint, unit tests, renders, kube-score, alert rules, end-to-end on the local control plane, the Pulumi engine tier.
 
 .PHONY: bench
 bench: ## Render and convergence benchmarks; prints a table and writes BENCHMARKS.md.

@@ -32,6 +32,10 @@ type Args struct {
 type Store struct {
 	pulumi.ResourceState
 
+	// Workload identifies the store's pods; they serve HTTP, and metrics at
+	// /metrics, on the container port "http".
+	Workload labels.Workload
+
 	// ServiceName is the headless Service's name; replica i answers at
 	// checkpoint-i.<ServiceName>.<namespace>.svc.
 	ServiceName pulumi.StringOutput
@@ -39,15 +43,18 @@ type Store struct {
 	ClaimNames []string
 }
 
+// Workload identifies the checkpoint store's pods.
+var Workload = labels.Workload{Name: names.Checkpoint, Instance: names.Checkpoint, Component: "checkpoint"}
+
 // New creates the checkpoint store.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Store, error) {
 	cp := args.Checkpoint
-	s := &Store{}
+	s := &Store{Workload: Workload}
 	if err := ctx.RegisterComponentResource("llm-platform:index:CheckpointStore", name, s, opts...); err != nil {
 		return nil, err
 	}
 	parent := pulumi.Parent(s)
-	workload := labels.Workload{Name: names.Checkpoint, Instance: names.Checkpoint, Component: "checkpoint"}
+	workload := Workload
 	meta := func() *metav1.ObjectMetaArgs {
 		return &metav1.ObjectMetaArgs{Name: pulumi.String(names.Checkpoint), Namespace: args.Shared.Namespace, Labels: workload.AllInput()}
 	}

@@ -23,6 +23,8 @@ kwok_config="$root/build/kwok-config.yaml"
 versions=$("$root/hack/tools.sh" versions)
 KWOK_VERSION=$(sed -n 's/.* kwok \(v[^ ]*\).*/\1/p' <<<"$versions")
 METRICS_SERVER_VERSION=$(sed -n 's/.* metrics-server \(v[^ ]*\).*/\1/p' <<<"$versions")
+PROMETHEUS_OPERATOR_VERSION=$(sed -n 's/.* prometheus-operator \(v[^ ]*\).*/\1/p' <<<"$versions")
+KEDA_VERSION=$(sed -n 's/.* keda \(v[^ ]*\).*/\1/p' <<<"$versions")
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -97,6 +99,7 @@ up() {
     --kubeconfig "$kubeconfig" \
     --wait 2m >"$root/build/kwokctl-$name.log" 2>&1 ||
     { cat "$root/build/kwokctl-$name.log" >&2; exit 1; }
+  apply_crds
   log "cluster $name is ready (kubeconfig: ${kubeconfig#$root/}, log: build/kwokctl-$name.log)"
 }
 
@@ -164,6 +167,19 @@ stop_custom_metrics() {
     kill "$(cat "$dir/pid")" 2>/dev/null || true
     rm -f "$dir/pid"
   fi
+}
+
+# apply_crds: the CustomResourceDefinitions of the operators a stack's objects
+# belong to, from the operators' own modules, so the API server validates the
+# stack's PodMonitors, PrometheusRules and ScaledObjects strictly. The
+# operators themselves do not run here.
+apply_crds() {
+  local po keda
+  po="$(module_dir github.com/prometheus-operator/prometheus-operator "$PROMETHEUS_OPERATOR_VERSION")/example/prometheus-operator-crd"
+  keda="$(module_dir github.com/kedacore/keda/v2 "$KEDA_VERSION")/config/crd/bases"
+  "$bin/kubectl" --kubeconfig "$kubeconfig" apply --server-side -f "$po" -f "$keda" >/dev/null
+  "$bin/kubectl" --kubeconfig "$kubeconfig" wait --for condition=Established --timeout 60s \
+    crd/podmonitors.monitoring.coreos.com crd/prometheusrules.monitoring.coreos.com crd/scaledobjects.keda.sh >/dev/null
 }
 
 down() {

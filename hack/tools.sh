@@ -12,6 +12,10 @@ ETCD_VERSION=v3.6.5
 KWOK_VERSION=v0.8.0
 METRICS_SERVER_VERSION=v0.7.2
 CUSTOM_METRICS_APISERVER_VERSION=v1.34.0
+# CRDs the stack's objects need, applied to the local cluster from these modules.
+PROMETHEUS_OPERATOR_VERSION=v0.85.0
+KEDA_VERSION=v2.18.0
+PROMETHEUS_VERSION=v0.316.0
 KUBE_SCORE_VERSION=v1.20.0
 ACTIONLINT_VERSION=v1.7.9
 
@@ -77,12 +81,13 @@ control_plane() {
 checks() {
   go_install kube-score "$KUBE_SCORE_VERSION" github.com/zegl/kube-score/cmd/kube-score
   go_install actionlint "$ACTIONLINT_VERSION" github.com/rhysd/actionlint/cmd/actionlint
+  go_install promtool "$PROMETHEUS_VERSION" github.com/prometheus/prometheus/cmd/promtool
 }
 
 case "${1:-all}" in
   control-plane) control_plane ;;
   checks) checks ;;
   all) control_plane; checks ;;
-  versions) echo "kubernetes $KUBERNETES_VERSION etcd $ETCD_VERSION kwok $KWOK_VERSION metrics-server $METRICS_SERVER_VERSION custom-metrics-apiserver $CUSTOM_METRICS_APISERVER_VERSION kube-score $KUBE_SCORE_VERSION actionlint $ACTIONLINT_VERSION" ;;
+  versions) echo "kubernetes $KUBERNETES_VERSION etcd $ETCD_VERSION kwok $KWOK_VERSION metrics-server $METRICS_SERVER_VERSION custom-metrics-apiserver $CUSTOM_METRICS_APISERVER_VERSION kube-score $KUBE_SCORE_VERSION actionlint $ACTIONLINT_VERSION prometheus-operator $PROMETHEUS_OPERATOR_VERSION keda $KEDA_VERSION prometheus $PROMETHEUS_VERSION" ;;
   *) echo "usage: $0 [control-plane|checks|all|versions]" >&2; exit 2 ;;
 esac

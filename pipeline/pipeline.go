@@ -45,6 +45,9 @@ type Pipeline struct {
 
 	// DataClaim is the shared claim's name.
 	DataClaim pulumi.StringOutput
+	// TransformationWorkload identifies the transformation pods; they serve
+	// HTTP, and metrics at /metrics, on the container port "http".
+	TransformationWorkload labels.Workload
 	// IngestionJob is the ingestion Job's name.
 	IngestionJob pulumi.StringOutput
 	// Transformation is the transformation Deployment's name.
@@ -172,7 +175,7 @@ func RunName(spec *batchv1.JobSpecArgs) pulumi.StringOutput {
 
 // New creates the pipeline.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Pipeline, error) {
-	p := &Pipeline{}
+	p := &Pipeline{TransformationWorkload: TransformationWorkload}
 	if err := ctx.RegisterComponentResource("llm-platform:index:Pipeline", name, p, opts...); err != nil {
 		return nil, err
 	}
@@ -228,9 +231,12 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	return p, nil
 }
 
+// TransformationWorkload identifies the transformation pods.
+var TransformationWorkload = labels.Workload{Name: names.Transformation, Instance: names.Transformation, Component: "pipeline"}
+
 func newTransformation(ctx *pulumi.Context, name string, cfg config.Pipeline, shared podspec.Shared, claim pulumi.StringInput, parent pulumi.ResourceOption) (*appsv1.Deployment, error) {
 	t := cfg.Transformation
-	workload := labels.Workload{Name: names.Transformation, Instance: names.Transformation, Component: "pipeline"}
+	workload := TransformationWorkload
 	meta := func() *metav1.ObjectMetaArgs {
 		return &metav1.ObjectMetaArgs{Name: pulumi.String(names.Transformation), Namespace: shared.Namespace, Labels: workload.AllInput()}
 	}

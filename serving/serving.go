@@ -50,6 +50,10 @@ type Inference struct {
 
 	// Model is the model's name.
 	Model string
+	// Workload identifies the model server's pods.
+	Workload labels.Workload
+	// MetricsPort is the name of the container port serving metrics.
+	MetricsPort string
 	// Endpoint is the in-cluster URL of the model's Service.
 	Endpoint pulumi.StringOutput
 	// ServiceName is the Service's name.
@@ -100,6 +104,10 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	parent := pulumi.Parent(inf)
 	workload := labels.Workload{Name: "inference", Instance: names.Inference(m.Name), Component: "serving"}
+	inf.Workload, inf.MetricsPort = workload, "http"
+	if m.MetricsPort != m.Port {
+		inf.MetricsPort = "metrics"
+	}
 	meta := func(objectName string) *metav1.ObjectMetaArgs {
 		return &metav1.ObjectMetaArgs{Name: pulumi.String(objectName), Namespace: args.Shared.Namespace, Labels: workload.AllInput()}
 	}

@@ -85,6 +85,7 @@ var Changes = map[string]Change{
 	"checkpoint.replicas":                         InPlace,
 	"checkpoint.storage":                          ReplacedDataKept,
 	"checkpoint.disruption":                       InPlace,
+	"monitoring":                                  InPlace,
 	"cron":                                        InPlace,
 	SecretModelRegistryToken:                      RolledOut,
 	SecretRegistryCredentials:                     RolledOut,

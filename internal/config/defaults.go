@@ -49,6 +49,7 @@ func Defaults() Config {
 			Storage:       Storage{AccessMode: "ReadWriteOnce"},
 			Disruption:    Disruption{MaxUnavailable: "1"},
 		},
+		Monitoring: Monitoring{Interval: "30s"},
 		Cron: Cron{
 			TimeZone:                   "Etc/UTC",
 			StartingDeadlineSeconds:    300,

@@ -13,9 +13,13 @@ var RequiredKeys = []string{"environment", "namespace", "gpuPool", "serving", "p
 // SecretKeys are optional, and only ever set with `pulumi config set --secret`.
 var SecretKeys = []string{SecretModelRegistryToken, SecretRegistryCredentials}
 
+// OptionalKeys may be left out of a stack file; like the secrets, Pulumi.yaml
+// does not declare them (Pulumi requires every declared key without a default).
+var OptionalKeys = []string{"monitoring"}
+
 // Keys lists every top-level key of the project. Render uses it to reject
 // unknown keys in stack files.
-var Keys = append(append([]string{}, RequiredKeys...), SecretKeys...)
+var Keys = append(append(append([]string{}, RequiredKeys...), OptionalKeys...), SecretKeys...)
 
 // The secret keys.
 const (
@@ -68,6 +72,10 @@ func Load(lookup Lookup, isSecret func(key string) bool) (Result, error) {
 		d.decodeJSON(s.key, text, s.dst)
 	}
 
+	if text, ok := lookup("monitoring"); ok {
+		d.decodeJSON("monitoring", text, &cfg.Monitoring)
+	}
+
 	for _, key := range SecretKeys {
 		value, set := lookup(key)
 		if !set {
@@ -91,6 +99,9 @@ func Load(lookup Lookup, isSecret func(key string) bool) (Result, error) {
 
 	// A value that failed to decode keeps its default, so validating the rest
 	// still reports every other problem in the same run.
+	if !d.written["monitoring.enabled"] {
+		cfg.Monitoring.Enabled = cfg.Environment == EnvProd
+	}
 	applyDerivedDefaults(&cfg, d.written)
 	warnings, errs := validate(&cfg, d.written)
 	if errs = append(d.errs, errs...); len(errs) > 0 {

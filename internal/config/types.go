@@ -29,6 +29,9 @@ type Config struct {
 	Checkpoint Checkpoint `json:"checkpoint"`
 	// Cron schedules pipeline runs (key `cron`).
 	Cron Cron `json:"cron"`
+	// Monitoring configures the prometheus-operator objects (key `monitoring`,
+	// optional).
+	Monitoring Monitoring `json:"monitoring"`
 	// Secrets says which optional secrets the stack was given; their values stay
 	// Pulumi secrets and are read by main, never stored here.
 	Secrets SecretsPresent `json:"-"`
@@ -360,6 +363,18 @@ type Checkpoint struct {
 	Storage Storage `json:"storage"`
 	// Disruption configures its PDB.
 	Disruption Disruption `json:"disruption"`
+}
+
+// Monitoring configures the PodMonitors and the PrometheusRule.
+type Monitoring struct {
+	// Enabled creates them (default: true in prod, false elsewhere); the
+	// cluster needs the prometheus-operator CRDs.
+	Enabled bool `json:"enabled"`
+	// Labels the cluster's Prometheus selects monitors and rules by, for
+	// example {"release": "kube-prometheus-stack"}.
+	Labels map[string]string `json:"labels"`
+	// Interval between scrapes (default 30s).
+	Interval string `json:"interval"`
 }
 
 // Cron configures the CronJob that runs the pipeline's ingestion on a schedule.

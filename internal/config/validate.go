@@ -83,6 +83,10 @@ func validate(cfg *Config, written map[string]bool) (warnings []string, errs []e
 	c.pipeline("pipeline", cfg.Pipeline, prod)
 	c.checkpoint("checkpoint", cfg.Checkpoint, prod)
 	c.cron("cron", cfg.Cron)
+	c.labels("monitoring.labels", cfg.Monitoring.Labels)
+	if !promDuration.MatchString(cfg.Monitoring.Interval) {
+		c.fail("monitoring.interval", cfg.Monitoring.Interval, "must be a Prometheus duration such as 30s or 1m", `"30s"`)
+	}
 	c.secretsInArgs(cfg)
 	c.replicasFitNamespace(cfg)
 	for i, m := range cfg.Serving.Models {
@@ -384,6 +388,7 @@ func (c *checker) autoscaling(key string, a Autoscaling, podsMetricAllowed bool)
 }
 
 var (
+	promDuration     = regexp.MustCompile(`^([0-9]+(ms|s|m|h))+$`)
 	customMetricName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_-]*$`)
 	prometheusSeries = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
 )

@@ -46,9 +46,12 @@ func PipelineData(storageClass, accessMode string) string {
 	return claim(PipelineDataApp, storageClass, accessMode)
 }
 
+// ModelCachePrefix starts the name of every model's cache claim.
+const ModelCachePrefix = "model-cache"
+
 // ModelCache names a model's cache claim of a storage class and access mode.
 func ModelCache(model, storageClass, accessMode string) string {
-	return claim("model-cache-"+model, storageClass, accessMode)
+	return claim(ModelCachePrefix+"-"+model, storageClass, accessMode)
 }
 
 // claim names a claim after what Kubernetes will not change in place: its

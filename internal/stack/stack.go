@@ -15,6 +15,7 @@ import (
 	"llm-platform/internal/config"
 	"llm-platform/internal/names"
 	"llm-platform/internal/podspec"
+	"llm-platform/monitoring"
 	"llm-platform/pipeline"
 	"llm-platform/platform"
 	"llm-platform/serving"
@@ -22,13 +23,15 @@ import (
 
 // Stack is what the program built.
 type Stack struct {
+	Platform   *platform.Platform
+	Pipeline   *pipeline.Pipeline
+	Models     []*serving.Inference
+	Checkpoint *checkpoint.Store
+	Schedule   *cron.Schedule
+	// Monitoring is nil when monitoring.enabled is false.
+	Monitoring *monitoring.Monitoring
 	// AdapterRules are the prometheus-adapter rules the Pods metrics need.
 	AdapterRules []map[string]any
-	Platform     *platform.Platform
-	Pipeline     *pipeline.Pipeline
-	Models       []*serving.Inference
-	Checkpoint   *checkpoint.Store
-	Schedule     *cron.Schedule
 }
 
 // Program loads the configuration, builds the stack and exports its outputs.
@@ -148,7 +151,41 @@ func Build(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets) (*Sta
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Monitoring.Enabled {
+		if s.Monitoring, err = monitoring.New(ctx, "monitoring", monitoringArgs(cfg, s), after); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// monitoringArgs says what to scrape and what to alert on.
+func monitoringArgs(cfg config.Config, s *Stack) monitoring.Args {
+	args := monitoring.Args{
+		Namespace:                 cfg.Namespace.Name,
+		Labels:                    cfg.Monitoring.Labels,
+		Interval:                  cfg.Monitoring.Interval,
+		InferenceDeploymentPrefix: names.Inference(""),
+		CronJob:                   names.Cron,
+		// The controller gives up on a run this late; a minute more is a miss.
+		MissedAfterSeconds: cfg.Cron.StartingDeadlineSeconds + 60,
+		ClaimPattern:       names.CheckpointClaim + "-.+|" + names.ModelCachePrefix + "-.+",
+		Targets: []monitoring.Target{
+			{Workload: s.Pipeline.TransformationWorkload, Port: "http", Path: "/metrics"},
+			{Workload: s.Checkpoint.Workload, Port: "http", Path: "/metrics"},
+		},
+	}
+	for i, m := range cfg.Serving.Models {
+		args.Targets = append(args.Targets, monitoring.Target{Workload: s.Models[i].Workload, Port: s.Models[i].MetricsPort, Path: m.MetricsPath})
+		if a := m.Autoscaling; a.Enabled && a.Metric == config.MetricPods {
+			series := a.Series
+			if series == "" {
+				series = a.MetricName
+			}
+			args.Queues = append(args.Queues, monitoring.QueueSignal{Model: m.Name, Deployment: names.Inference(m.Name), Series: series, Target: string(a.TargetAverageValue)})
+		}
+	}
+	return args
 }
 
 // Export publishes the stack outputs: what users and other stacks refer to.
