@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"llm-platform/internal/stacktest"
 )
 
 // Every bad stack file of testdata/invalid fails `pulumi preview` with the
@@ -19,22 +21,10 @@ import (
 // Pulumi.yaml declares is missing), its own message names the key.
 func TestInvalidStackFilesFailPulumiPreviewTheSameWay(t *testing.T) {
 	sh(t, 5*time.Minute, "make build && hack/pulumi.sh project")
-	files, err := filepath.Glob(filepath.Join(work, "testdata", "invalid", "Pulumi.*.yaml"))
-	require.NoError(t, err)
-	require.NotEmpty(t, files)
-	for _, file := range files {
-		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(file), "Pulumi."), ".yaml")
+	for _, tc := range stacktest.InvalidCases(t, work) {
+		name, text, want := tc.Name, tc.Text, tc.Want
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			text, err := os.ReadFile(file)
-			require.NoError(t, err)
-			want := ""
-			for _, line := range strings.Split(string(text), "\n") {
-				if w, ok := strings.CutPrefix(line, "# want: "); ok {
-					want = w
-				}
-			}
-			require.NotEmpty(t, want)
 			stack := "invalid-" + name
 			stackFile := filepath.Join(work, "Pulumi."+stack+".yaml")
 			require.NoError(t, os.WriteFile(stackFile, text, 0o644))
