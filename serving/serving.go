@@ -194,9 +194,22 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			return nil, fmt.Errorf("serving %q: disruption budget: %w", name, err)
 		}
 	}
-	if m.Autoscaling.Enabled {
+	switch a := m.Autoscaling; {
+	case a.Enabled && a.Driver == config.DriverKEDA:
+		query := pulumi.String(a.Query).ToStringOutput()
+		if a.Query == "" {
+			// The model's whole queue; KEDA divides it by the replicas (AverageValue).
+			query = pulumi.Sprintf(`sum(%s{namespace="%s",pod=~"%s-.+"})`, a.SeriesName(), args.Shared.Namespace, objectName)
+		}
+		if _, err := availability.NewScaledObject(ctx, name+"-scaledobject", availability.ScaledObjectArgs{
+			Metadata: meta(objectName), Deployment: deployment.Metadata.Name().Elem(), HPAName: objectName,
+			Autoscaling: a, Query: query,
+		}, parent); err != nil {
+			return nil, fmt.Errorf("serving %q: scaled object: %w", name, err)
+		}
+	case a.Enabled:
 		if _, err := availability.NewAutoscaler(ctx, name+"-hpa", availability.AutoscalerArgs{
-			Metadata: meta(objectName), Deployment: deployment.Metadata.Name().Elem(), Autoscaling: m.Autoscaling,
+			Metadata: meta(objectName), Deployment: deployment.Metadata.Name().Elem(), Autoscaling: a,
 		}, parent); err != nil {
 			return nil, fmt.Errorf("serving %q: autoscaler: %w", name, err)
 		}

@@ -210,3 +210,37 @@ func TestPlanRollout(t *testing.T) {
 	assert.Equal(t, 100+rollout.MarginSeconds, r.ProgressDeadlineSeconds)
 	assert.Equal(t, 35, r.TerminationGracePeriodSeconds)
 }
+
+// With driver keda, a KEDA ScaledObject owns the HPA: it scales on the same
+// queue, read from Prometheus, with the same behavior, and the stack creates
+// no HPA of its own.
+func TestKEDAScaledObjectOwnsTheAutoscaler(t *testing.T) {
+	c := stacktest.Load(t, "prod").
+		Set(t, "serving.models[0].autoscaling.driver", "keda").
+		Set(t, "serving.models[0].autoscaling.prometheusAddress", "http://prometheus-operated.monitoring.svc:9090")
+	res := stacktest.Run(t, c)
+	assert.False(t, res.Has("HorizontalPodAutoscaler", "inference-llama-3-70b"), "KEDA creates the HPA; a second one would fight it")
+	so := res.Find(t, "ScaledObject", "inference-llama-3-70b")
+	assert.Equal(t, "keda.sh/v1alpha1", so.Fields["apiVersion"])
+	spec := so.Fields["spec"].(map[string]any)
+	assert.Equal(t, map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": "inference-llama-3-70b"}, spec["scaleTargetRef"])
+	assert.EqualValues(t, 3, spec["minReplicaCount"])
+	assert.EqualValues(t, 6, spec["maxReplicaCount"])
+	assert.EqualValues(t, 300, spec["cooldownPeriod"])
+	trigger := spec["triggers"].([]any)[0].(map[string]any)
+	assert.Equal(t, "prometheus", trigger["type"])
+	assert.Equal(t, "AverageValue", trigger["metricType"], "the queue per replica, as the HPA's Pods metric")
+	assert.Equal(t, map[string]any{
+		"serverAddress": "http://prometheus-operated.monitoring.svc:9090",
+		"query":         `sum(vllm:num_requests_waiting{namespace="llm-platform",pod=~"inference-llama-3-70b-.+"})`,
+		"threshold":     "5",
+	}, trigger["metadata"])
+	hpaConfig := spec["advanced"].(map[string]any)["horizontalPodAutoscalerConfig"].(map[string]any)
+	assert.Equal(t, "inference-llama-3-70b", hpaConfig["name"])
+	behavior := hpaConfig["behavior"].(map[string]any)
+	assert.EqualValues(t, 300, behavior["scaleDown"].(map[string]any)["stabilizationWindowSeconds"], "the same behavior as the stack's own HPA")
+
+	llama := res.Deployment(t, "inference-llama-3-70b")
+	assert.Nil(t, llama.Spec.Replicas, "KEDA's HPA owns replicas")
+	assert.Equal(t, []string{"spec.replicas"}, res.Resource(t, "kubernetes:apps/v1:Deployment", "inference-llama-3-70b-deployment").IgnoreChanges)
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 
+	apiextensions "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	autoscalingv2 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/autoscaling/v2"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
@@ -101,24 +102,78 @@ func NewAutoscaler(ctx *pulumi.Context, name string, args AutoscalerArgs, opts .
 			MinReplicas: pulumi.Int(a.MinReplicas),
 			MaxReplicas: pulumi.Int(a.MaxReplicas),
 			Metrics:     autoscalingv2.MetricSpecArray{metric},
-			Behavior: &autoscalingv2.HorizontalPodAutoscalerBehaviorArgs{
-				ScaleUp: &autoscalingv2.HPAScalingRulesArgs{
-					StabilizationWindowSeconds: pulumi.Int(a.ScaleUpStabilizationSeconds),
-					SelectPolicy:               pulumi.String("Max"),
-					Policies: autoscalingv2.HPAScalingPolicyArray{
-						autoscalingv2.HPAScalingPolicyArgs{Type: pulumi.String("Percent"), Value: pulumi.Int(100), PeriodSeconds: pulumi.Int(60)},
-						autoscalingv2.HPAScalingPolicyArgs{Type: pulumi.String("Pods"), Value: pulumi.Int(2), PeriodSeconds: pulumi.Int(60)},
-					},
-				},
-				ScaleDown: &autoscalingv2.HPAScalingRulesArgs{
-					StabilizationWindowSeconds: pulumi.Int(a.ScaleDownStabilizationSeconds),
-					SelectPolicy:               pulumi.String("Min"),
-					Policies: autoscalingv2.HPAScalingPolicyArray{
-						autoscalingv2.HPAScalingPolicyArgs{Type: pulumi.String("Pods"), Value: pulumi.Int(1), PeriodSeconds: pulumi.Int(config.ScaleDownPeriodSeconds)},
-					},
-				},
+			Behavior:    behavior(a),
+		},
+	}, opts...)
+}
+
+// behavior is every autoscaler's: up at once, down one pod a period after
+// the stabilization window.
+func behavior(a config.Autoscaling) *autoscalingv2.HorizontalPodAutoscalerBehaviorArgs {
+	return &autoscalingv2.HorizontalPodAutoscalerBehaviorArgs{
+		ScaleUp: &autoscalingv2.HPAScalingRulesArgs{
+			StabilizationWindowSeconds: pulumi.Int(a.ScaleUpStabilizationSeconds),
+			SelectPolicy:               pulumi.String("Max"),
+			Policies: autoscalingv2.HPAScalingPolicyArray{
+				autoscalingv2.HPAScalingPolicyArgs{Type: pulumi.String("Percent"), Value: pulumi.Int(100), PeriodSeconds: pulumi.Int(60)},
+				autoscalingv2.HPAScalingPolicyArgs{Type: pulumi.String("Pods"), Value: pulumi.Int(2), PeriodSeconds: pulumi.Int(60)},
 			},
 		},
+		ScaleDown: &autoscalingv2.HPAScalingRulesArgs{
+			StabilizationWindowSeconds: pulumi.Int(a.ScaleDownStabilizationSeconds),
+			SelectPolicy:               pulumi.String("Min"),
+			Policies: autoscalingv2.HPAScalingPolicyArray{
+				autoscalingv2.HPAScalingPolicyArgs{Type: pulumi.String("Pods"), Value: pulumi.Int(1), PeriodSeconds: pulumi.Int(config.ScaleDownPeriodSeconds)},
+			},
+		},
+	}
+}
+
+// ScaledObjectArgs describes a KEDA ScaledObject for a Deployment.
+type ScaledObjectArgs struct {
+	// Metadata of the ScaledObject and of the HPA KEDA creates (its name).
+	Metadata *metav1.ObjectMetaArgs
+	// Deployment is the name of the Deployment it scales.
+	Deployment pulumi.StringInput
+	// HPAName names the HPA KEDA creates and owns.
+	HPAName string
+	// Autoscaling is the validated configuration (Driver keda).
+	Autoscaling config.Autoscaling
+	// Query is the PromQL of the trigger: the total queue of the model.
+	Query pulumi.StringInput
+}
+
+// NewScaledObject creates a KEDA ScaledObject (keda.sh/v1alpha1): KEDA owns
+// the HPA, with the same behavior as the stack's own, scales on the same
+// queue signal read from Prometheus (per replica: AverageValue), and can hold
+// the model at zero replicas when minReplicas is 0.
+func NewScaledObject(ctx *pulumi.Context, name string, args ScaledObjectArgs, opts ...pulumi.ResourceOption) (*apiextensions.CustomResource, error) {
+	a := args.Autoscaling
+	return apiextensions.NewCustomResource(ctx, name, &apiextensions.CustomResourceArgs{
+		ApiVersion: pulumi.String("keda.sh/v1alpha1"),
+		Kind:       pulumi.String("ScaledObject"),
+		Metadata:   args.Metadata,
+		OtherFields: map[string]any{"spec": pulumi.Map{
+			"scaleTargetRef":  pulumi.Map{"apiVersion": pulumi.String("apps/v1"), "kind": pulumi.String("Deployment"), "name": args.Deployment},
+			"minReplicaCount": pulumi.Int(a.MinReplicas),
+			"maxReplicaCount": pulumi.Int(a.MaxReplicas),
+			// Scale to zero only after the same quiet period as a scale-down.
+			"cooldownPeriod":  pulumi.Int(a.ScaleDownStabilizationSeconds),
+			"pollingInterval": pulumi.Int(15),
+			"advanced": pulumi.Map{"horizontalPodAutoscalerConfig": pulumi.Map{
+				"name":     pulumi.String(args.HPAName),
+				"behavior": behavior(a),
+			}},
+			"triggers": pulumi.Array{pulumi.Map{
+				"type":       pulumi.String("prometheus"),
+				"metricType": pulumi.String("AverageValue"),
+				"metadata": pulumi.Map{
+					"serverAddress": pulumi.String(a.PrometheusAddress),
+					"query":         args.Query,
+					"threshold":     pulumi.String(string(a.TargetAverageValue)),
+				},
+			}},
+		}},
 	}, opts...)
 }
 
@@ -128,10 +183,7 @@ func NewAutoscaler(ctx *pulumi.Context, name string, args AutoscalerArgs, opts .
 // exports one per model that scales on a Pods metric (metricsAdapterRules),
 // to be added to the adapter's `rules:`.
 func AdapterRule(namespace string, a config.Autoscaling) map[string]any {
-	series := a.Series
-	if series == "" {
-		series = a.MetricName
-	}
+	series := a.SeriesName()
 	return map[string]any{
 		"seriesQuery": fmt.Sprintf(`%s{namespace=%q,pod!=""}`, series, namespace),
 		"resources": map[string]any{"overrides": map[string]any{

@@ -199,6 +199,11 @@ func TestWarnings(t *testing.T) {
 		{"scale-down window shorter than its policy period", "dev", map[string]any{"pipeline.transformation.autoscaling": map[string]any{"enabled": true, "maxReplicas": 2, "scaleDownStabilizationSeconds": 30}},
 			"llm-platform:pipeline.transformation.autoscaling.scaleDownStabilizationSeconds: 30 is shorter than the scale-down policy's 120 s period",
 			"is shorter than the scale-down policy's 120 s period"},
+		{"keda needs its operator", "prod", map[string]any{"serving.models[0].autoscaling.driver": "keda", "serving.models[0].autoscaling.prometheusAddress": "http://prometheus:9090"},
+			"llm-platform:serving.models[0].autoscaling.driver: keda: needs the KEDA operator on the cluster and Prometheus at http://prometheus:9090, which a preview cannot check",
+			"needs the KEDA operator on the cluster and Prometheus at"},
+		{"keda keys with driver hpa", "prod", map[string]any{"serving.models[0].autoscaling.query": "sum(q)"},
+			"llm-platform:serving.models[0].autoscaling.query: has no effect with driver hpa", "has no effect with driver hpa"},
 		{"metric name with the cpu metric", "prod", map[string]any{"pipeline.transformation.autoscaling.metricName": "queue"},
 			"llm-platform:pipeline.transformation.autoscaling.metricName: has no effect with metric cpu", "has no effect with metric cpu"},
 	}

@@ -66,6 +66,7 @@ func defaultAutoscaling() Autoscaling {
 	return Autoscaling{
 		MinReplicas:                   1,
 		Metric:                        MetricCPU,
+		Driver:                        DriverHPA,
 		TargetCPUUtilization:          70,
 		ScaleUpStabilizationSeconds:   0,
 		ScaleDownStabilizationSeconds: 300,

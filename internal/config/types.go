@@ -217,6 +217,17 @@ type Autoscaling struct {
 	MaxReplicas int `json:"maxReplicas"`
 	// Metric is "cpu" (default) or "pods" (a per-pod custom metric such as queue depth).
 	Metric string `json:"metric"`
+	// Driver is how the signal reaches the autoscaler: "hpa" (default: an HPA
+	// of the stack, a Pods metric from the cluster's custom-metrics adapter) or
+	// "keda" (a KEDA ScaledObject reading Prometheus; it owns the HPA and may
+	// hold the model at zero).
+	Driver string `json:"driver"`
+	// PrometheusAddress is where KEDA queries Prometheus (driver keda).
+	PrometheusAddress string `json:"prometheusAddress"`
+	// Query replaces the KEDA trigger's query (default: the sum of Series over
+	// the model's pods). Scale-from-zero needs one that exists with no server
+	// running, such as the gateway's queue.
+	Query string `json:"query"`
 	// MetricName of the Pods metric, for example "vllm_num_requests_waiting":
 	// the name the custom metrics API serves it under.
 	MetricName string `json:"metricName"`
@@ -231,6 +242,15 @@ type Autoscaling struct {
 	ScaleUpStabilizationSeconds int `json:"scaleUpStabilizationSeconds"`
 	// ScaleDownStabilizationSeconds (default 300: scale down slowly).
 	ScaleDownStabilizationSeconds int `json:"scaleDownStabilizationSeconds"`
+}
+
+// SeriesName is the Prometheus series of the Pods metric: Series, or the
+// metric's own name.
+func (a Autoscaling) SeriesName() string {
+	if a.Series != "" {
+		return a.Series
+	}
+	return a.MetricName
 }
 
 // Disruption configures a policy/v1 PodDisruptionBudget.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/url"
 	"path"
 	"regexp"
 	"slices"
@@ -27,6 +28,9 @@ const ScaleDownPeriodSeconds = 120
 const (
 	MetricCPU  = "cpu"
 	MetricPods = "pods"
+
+	DriverHPA  = "hpa"
+	DriverKEDA = "keda"
 
 	SpreadScheduleAnyway = "ScheduleAnyway"
 	SpreadDoNotSchedule  = "DoNotSchedule"
@@ -333,7 +337,7 @@ func (c *checker) cron(key string, cr Cron) {
 
 func (c *checker) autoscaling(key string, a Autoscaling, podsMetricAllowed bool) {
 	if !a.Enabled {
-		for _, k := range []string{"minReplicas", "maxReplicas", "metric", "metricName", "series", "targetAverageValue", "targetCPUUtilization", "scaleUpStabilizationSeconds", "scaleDownStabilizationSeconds"} {
+		for _, k := range []string{"minReplicas", "maxReplicas", "metric", "driver", "prometheusAddress", "query", "metricName", "series", "targetAverageValue", "targetCPUUtilization", "scaleUpStabilizationSeconds", "scaleDownStabilizationSeconds"} {
 			if c.wrote(key + "." + k) {
 				c.warn(key+"."+k, "%s while %s.enabled is false", noEffect, key)
 			}
@@ -349,8 +353,35 @@ func (c *checker) autoscaling(key string, a Autoscaling, podsMetricAllowed bool)
 			c.warn(key+"."+k, "%s with metric %s", noEffect, a.Metric)
 		}
 	}
-	c.atLeast(key+".minReplicas", a.MinReplicas, 1)
-	if a.MaxReplicas < a.MinReplicas {
+	keda := a.Driver == DriverKEDA
+	switch {
+	case a.Driver != DriverHPA && !keda:
+		c.fail(key+".driver", a.Driver, "must be hpa or keda", `"hpa"`)
+	case keda && !podsMetricAllowed:
+		c.fail(key+".driver", a.Driver, "must be hpa here: keda scales a model on its queue", `"hpa"`)
+	case keda && a.Metric != MetricPods:
+		c.fail(key+".metric", a.Metric, "must be pods with driver keda: KEDA scales on the same per-pod queue signal", `"pods"`)
+	}
+	if keda {
+		c.atLeast(key+".minReplicas", a.MinReplicas, 0)
+		if u, err := url.Parse(a.PrometheusAddress); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			c.fail(key+".prometheusAddress", a.PrometheusAddress, "required with driver keda: the URL KEDA queries Prometheus at", `"http://prometheus-operated.monitoring.svc:9090"`)
+		}
+		if a.MinReplicas == 0 && a.Query == "" {
+			c.fail(key+".query", a.Query, "required with minReplicas 0: the servers' own series vanish with the last server, so nothing would ever scale the model up again; give a signal that exists with no server running, such as the gateway's queue for this model", `"sum(gateway_pending_requests{model=\"llama\"})"`)
+		}
+		c.warn(key+".driver", "keda: needs the KEDA operator on the cluster and Prometheus at %s, which a preview cannot check; without them nothing scales the model", a.PrometheusAddress)
+	} else {
+		c.atLeast(key+".minReplicas", a.MinReplicas, 1)
+		for _, k := range []string{"prometheusAddress", "query"} {
+			if c.wrote(key + "." + k) {
+				c.warn(key+"."+k, "%s with driver hpa", noEffect)
+			}
+		}
+	}
+	if a.MaxReplicas < 1 {
+		c.atLeast(key+".maxReplicas", a.MaxReplicas, 1)
+	} else if a.MaxReplicas < a.MinReplicas {
 		c.fail(key+".maxReplicas", a.MaxReplicas, fmt.Sprintf("must be at least minReplicas (%d)", a.MinReplicas), strconv.Itoa(max(a.MinReplicas, 1)+1))
 	}
 	switch a.Metric {
@@ -371,8 +402,10 @@ func (c *checker) autoscaling(key string, a Autoscaling, podsMetricAllowed bool)
 		if a.Series != "" && !prometheusSeries.MatchString(a.Series) {
 			c.fail(key+".series", a.Series, "must be a Prometheus metric name", `"vllm:num_requests_waiting"`)
 		}
-		c.warn(key+".metric", "pods: the HPA reads %s from the custom.metrics.k8s.io API, which a preview cannot check; "+
-			"without an adapter serving it (prometheus-adapter with the rule in the stack output metricsAdapterRules) the HPA never scales", a.MetricName)
+		if a.Driver == DriverHPA {
+			c.warn(key+".metric", "pods: the HPA reads %s from the custom.metrics.k8s.io API, which a preview cannot check; "+
+				"without an adapter serving it (prometheus-adapter with the rule in the stack output metricsAdapterRules) the HPA never scales", a.MetricName)
+		}
 		c.positiveQuantity(key+".targetAverageValue", a.TargetAverageValue, `"5"`)
 	default:
 		c.fail(key+".metric", a.Metric, "must be cpu or pods", `"pods"`)

@@ -117,7 +117,7 @@ func Build(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets) (*Sta
 			return nil, err
 		}
 		s.Models = append(s.Models, inf)
-		if m.Autoscaling.Enabled && m.Autoscaling.Metric == config.MetricPods {
+		if a := m.Autoscaling; a.Enabled && a.Metric == config.MetricPods && a.Driver == config.DriverHPA {
 			s.AdapterRules = append(s.AdapterRules, availability.AdapterRule(cfg.Namespace.Name, m.Autoscaling))
 		}
 	}
@@ -178,11 +178,7 @@ func monitoringArgs(cfg config.Config, s *Stack) monitoring.Args {
 	for i, m := range cfg.Serving.Models {
 		args.Targets = append(args.Targets, monitoring.Target{Workload: s.Models[i].Workload, Port: s.Models[i].MetricsPort, Path: m.MetricsPath})
 		if a := m.Autoscaling; a.Enabled && a.Metric == config.MetricPods {
-			series := a.Series
-			if series == "" {
-				series = a.MetricName
-			}
-			args.Queues = append(args.Queues, monitoring.QueueSignal{Model: m.Name, Deployment: names.Inference(m.Name), Series: series, Target: string(a.TargetAverageValue)})
+			args.Queues = append(args.Queues, monitoring.QueueSignal{Model: m.Name, Deployment: names.Inference(m.Name), Series: a.SeriesName(), Target: string(a.TargetAverageValue)})
 		}
 	}
 	return args

@@ -201,3 +201,43 @@ func (q *queueDepth) set(v string) {
 	defer q.mu.Unlock()
 	q.value = v
 }
+
+// A model on driver keda, scaled to zero when idle, renders a ScaledObject
+// the API server admits strictly against KEDA's own CRD (v2.18.0, applied by
+// hack/cluster.sh), beside prod's PodMonitors and PrometheusRule against
+// prometheus-operator's. The KEDA operator itself does not run here.
+func TestKEDAStackIsAdmittedStrictly(t *testing.T) {
+	prod, err := os.ReadFile(filepath.Join(root, "Pulumi.prod.yaml"))
+	require.NoError(t, err)
+	text := strings.Replace(string(prod), "    name: llm-platform\n", "    name: llm-platform-keda\n", 1)
+	text = strings.Replace(text, "          minReplicas: 3\n", `          minReplicas: 0
+          driver: keda
+          prometheusAddress: http://prometheus-operated.monitoring.svc:9090
+          query: sum(gateway_pending_requests{model="llama-3-70b"})
+`, 1)
+	require.Contains(t, text, "driver: keda")
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "Pulumi.keda.yaml"), []byte(text), 0o644))
+
+	objs, err := render.Objects(dir, "keda")
+	require.NoError(t, err)
+	kinds := map[string]int{}
+	for _, o := range objs {
+		kinds[o.Kind()]++
+	}
+	require.Equal(t, 1, kinds["ScaledObject"])
+	require.Equal(t, 1, kinds["PrometheusRule"])
+	manifests, err := render.Manifests(objs)
+	require.NoError(t, err)
+	res, err := kubectl.Apply(manifests)
+	require.NoError(t, err, "strict server-side apply")
+	assert.Empty(t, res.Warnings, "the API server warned")
+	var so struct {
+		Spec struct {
+			MinReplicaCount *int32 `json:"minReplicaCount"`
+		} `json:"spec"`
+	}
+	require.NoError(t, kubectl.GetJSON(&so, "-n", "llm-platform-keda", "scaledobject", "inference-llama-3-70b"))
+	require.NotNil(t, so.Spec.MinReplicaCount)
+	assert.Equal(t, int32(0), *so.Spec.MinReplicaCount, "scale to zero, as stored by the API server")
+}
