@@ -132,6 +132,7 @@ func main() {
 	var engineReading []byte
 	if !*skipCluster {
 		engineReading = benchEngine(root, w, floors)
+		benchQueue(root, w)
 	}
 	path := *out
 	if !filepath.IsAbs(path) {

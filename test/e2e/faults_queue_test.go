@@ -6,29 +6,21 @@ import (
 	"bytes"
 	"fmt"
 	"math"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"llm-platform/internal/localcluster"
 	"llm-platform/internal/names"
 	"llm-platform/internal/render"
 )
-
-// adapterMetrics is where sigs.k8s.io/custom-metrics-apiserver's test adapter
-// takes the values it then serves as custom.metrics.k8s.io (hack/cluster.sh
-// custom-metrics runs it).
-const adapterMetrics = "http://127.0.0.1:8080/write-metrics"
 
 // queueWindowSeconds is the scale-down stabilization window the test gives
 // prod's model, in place of prod's 300 s.
@@ -61,8 +53,8 @@ func TestFaultInferenceScalesOnQueueDepth(t *testing.T) {
 	assert.Equal(t, prodHPA.Spec.Behavior.ScaleDown.Policies, queueHPA.Spec.Behavior.ScaleDown.Policies)
 	assert.Equal(t, int32(queueWindowSeconds), *queueHPA.Spec.Behavior.ScaleDown.StabilizationWindowSeconds)
 
-	queue := startQueue(ns, name, model.Autoscaling.MetricName, "0")
-	defer queue.stop()
+	queue := localcluster.WritePodMetric(kubectl, ns, name, model.Autoscaling.MetricName, "0")
+	defer queue.Stop()
 	var hpa autoscalingv2.HorizontalPodAutoscaler
 	waitFor(t, "the HPA to read the queue depth through custom.metrics.k8s.io", 2*time.Minute, func() bool {
 		require.NoError(t, kubectl.GetJSON(&hpa, "-n", ns, "hpa", name))
@@ -75,7 +67,7 @@ func TestFaultInferenceScalesOnQueueDepth(t *testing.T) {
 	watch := watchReplicas(ns, name)
 	rose := time.Now()
 	target := resource.MustParse(string(model.Autoscaling.TargetAverageValue))
-	queue.set(fmt.Sprint(4 * target.Value()))
+	queue.Set(fmt.Sprint(4 * target.Value()))
 	waitFor(t, "the Deployment to reach maxReplicas, every replica Ready", 3*time.Minute, func() bool {
 		return watch.Latest() == maxReplicas && deployment(t, ns, name).Status.ReadyReplicas == maxReplicas
 	})
@@ -85,7 +77,7 @@ func TestFaultInferenceScalesOnQueueDepth(t *testing.T) {
 	// The queue drains: nothing moves before the window has passed, then
 	// the HPA removes what the scale-down policy allows.
 	fell := time.Now()
-	queue.set("0")
+	queue.Set("0")
 	waitFor(t, "the first scale-down step", time.Duration(queueWindowSeconds)*time.Second+2*time.Minute, func() bool {
 		return watch.Latest() < maxReplicas && watch.Latest() != 0
 	})
@@ -156,50 +148,6 @@ func podsMetric(hpa autoscalingv2.HorizontalPodAutoscaler) string {
 		}
 	}
 	return ""
-}
-
-// queueDepth keeps writing one value of a per-pod metric for every pod of a
-// workload, the new ones included, as a model server's /metrics would report it.
-type queueDepth struct {
-	mu    sync.Mutex
-	value string
-	stop  func()
-}
-
-func startQueue(ns, instance, metric, value string) *queueDepth {
-	q := &queueDepth{value: value}
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		for {
-			q.mu.Lock()
-			v := q.value
-			q.mu.Unlock()
-			var pods corev1.PodList
-			_ = kubectl.GetJSON(&pods, "-n", ns, "pods", "-l", "app.kubernetes.io/instance="+instance)
-			for _, p := range pods.Items {
-				url := fmt.Sprintf("%s/namespaces/%s/pods/%s/%s", adapterMetrics, ns, p.Name, metric)
-				resp, err := http.Post(url, "application/json", strings.NewReader(fmt.Sprintf("%q", v)))
-				if err == nil {
-					resp.Body.Close()
-				}
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(2 * time.Second):
-			}
-		}
-	}()
-	q.stop = func() { close(done); <-finished }
-	return q
-}
-
-func (q *queueDepth) set(v string) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.value = v
 }
 
 // A model on driver keda, scaled to zero when idle, renders a ScaledObject
