@@ -28,9 +28,12 @@ KEDA_VERSION=$(sed -n 's/.* keda \(v[^ ]*\).*/\1/p' <<<"$versions")
 
 log() { printf '==> %s\n' "$*" >&2; }
 
+# kc runs kubectl on this cluster, with a discovery cache of its own (see up).
+kc() { "$bin/kubectl" --kubeconfig "$kubeconfig" --cache-dir "$kubeconfig.cache" "$@"; }
+
 running() {
   "$bin/kwokctl" get clusters 2>/dev/null | grep -qx "$name" &&
-    "$bin/kubectl" --kubeconfig "$kubeconfig" get --raw /readyz >/dev/null 2>&1
+    kc get --raw /readyz >/dev/null 2>&1
 }
 
 # module_dir MODULE VERSION: where the Go module cache holds a module's source.
@@ -86,6 +89,9 @@ up() {
   fi
   "$root/hack/tools.sh" control-plane
   "$bin/kwokctl" delete cluster --name "$name" >/dev/null 2>&1 || true
+  # kubectl's discovery cache of a previous cluster at the same address (see
+  # localcluster.Kubectl) would not know this one's CRDs.
+  rm -rf "$kubeconfig.cache"
   write_config
   log "starting cluster $name"
   PATH="$bin:$PATH" "$bin/kwokctl" create cluster --name "$name" --runtime binary \
@@ -147,10 +153,10 @@ custom_metrics() {
       echo "spec: {group: custom.metrics.k8s.io, version: $v, insecureSkipTLSVerify: true, groupPriorityMinimum: 100, versionPriority: 100,"
       echo "  service: {name: custom-metrics-apiserver, namespace: custom-metrics, port: $port}}"
     done
-  } | "$bin/kubectl" --kubeconfig "$kubeconfig" apply --server-side -f - >/dev/null
+  } | kc apply --server-side -f - >/dev/null
   for _ in $(seq 60); do
     kill -0 "$(cat "$dir/pid")" 2>/dev/null || break
-    if "$bin/kubectl" --kubeconfig "$kubeconfig" get --raw /apis/custom.metrics.k8s.io/v1beta2 >/dev/null 2>&1; then
+    if kc get --raw /apis/custom.metrics.k8s.io/v1beta2 >/dev/null 2>&1; then
       log "custom.metrics.k8s.io served by the test adapter on 127.0.0.1:$port (log: ${dir#$root/}/adapter.log)"
       return
     fi
@@ -177,8 +183,8 @@ apply_crds() {
   local po keda
   po="$(module_dir github.com/prometheus-operator/prometheus-operator "$PROMETHEUS_OPERATOR_VERSION")/example/prometheus-operator-crd"
   keda="$(module_dir github.com/kedacore/keda/v2 "$KEDA_VERSION")/config/crd/bases"
-  "$bin/kubectl" --kubeconfig "$kubeconfig" apply --server-side -f "$po" -f "$keda" >/dev/null
-  "$bin/kubectl" --kubeconfig "$kubeconfig" wait --for condition=Established --timeout 60s \
+  kc apply --server-side -f "$po" -f "$keda" >/dev/null
+  kc wait --for condition=Established --timeout 60s \
     crd/podmonitors.monitoring.coreos.com crd/prometheusrules.monitoring.coreos.com crd/scaledobjects.keda.sh >/dev/null
 }
 

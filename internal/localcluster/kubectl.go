@@ -27,7 +27,10 @@ func ForRepo(root string) Kubectl {
 
 // Run runs kubectl with args and stdin, returning stdout and stderr.
 func (k Kubectl) Run(stdin []byte, args ...string) (stdout, stderr string, err error) {
-	cmd := exec.Command(k.Binary, append([]string{"--kubeconfig", k.Kubeconfig}, args...)...)
+	// A discovery cache of the cluster's own: every local cluster listens on
+	// the same address, and kubectl's shared cache (~/.kube/cache, kept for
+	// hours) would answer for a previous cluster without the CRDs of this one.
+	cmd := exec.Command(k.Binary, append([]string{"--kubeconfig", k.Kubeconfig, "--cache-dir", k.Kubeconfig + ".cache"}, args...)...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if stdin != nil {

@@ -117,9 +117,12 @@ func queueStack(t *testing.T) (dir, stack string) {
 	prod, err := os.ReadFile(filepath.Join(root, "Pulumi.prod.yaml"))
 	require.NoError(t, err)
 	text := strings.Replace(string(prod), "    name: llm-platform\n", "    name: llm-platform-queue\n", 1)
+	// Nodes of its own: the pool's nodes are named after its label, and prod's
+	// own stack runs on them already.
+	text = strings.Replace(text, "    nodeLabelValue: gpu-a100\n", "    nodeLabelValue: gpu-a100-queue\n", 1)
 	text = strings.Replace(text, "          targetAverageValue: \"5\"\n",
 		fmt.Sprintf("          targetAverageValue: \"5\"\n          scaleDownStabilizationSeconds: %d\n", queueWindowSeconds), 1)
-	require.Equal(t, 2, strings.Count(text, "llm-platform-queue\n")+strings.Count(text, "scaleDownStabilizationSeconds"), "both edits applied")
+	require.Equal(t, 3, strings.Count(text, "llm-platform-queue\n")+strings.Count(text, "gpu-a100-queue\n")+strings.Count(text, "scaleDownStabilizationSeconds"), "every edit applied")
 	dir = t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "Pulumi.queue.yaml"), []byte(text), 0o644))
 	return dir, "queue"
