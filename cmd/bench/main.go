@@ -217,8 +217,9 @@ func generatedStack(root string, n int) string {
 	return dir
 }
 
-// converge starts a fresh cluster, applies the stack and times apply to converged.
-func converge(root, stack string, floor bool) time.Duration {
+// benchCluster starts a fresh local cluster for the bench and returns its
+// kubectl and a way to run hack/cluster.sh actions on it ("down" when done).
+func benchCluster(root string) (localcluster.Kubectl, func(action string)) {
 	const name = "llm-platform-bench"
 	cluster := func(action string) {
 		cmd := exec.Command(filepath.Join(root, "hack", "cluster.sh"), action)
@@ -227,8 +228,13 @@ func converge(root, stack string, floor bool) time.Duration {
 		must(cmd.Run())
 	}
 	cluster("up")
+	return localcluster.Kubectl{Binary: filepath.Join(root, "build", "bin", "kubectl"), Kubeconfig: filepath.Join(root, "build", "kubeconfig-"+name)}, cluster
+}
+
+// converge starts a fresh cluster, applies the stack and times apply to converged.
+func converge(root, stack string, floor bool) time.Duration {
+	k, cluster := benchCluster(root)
 	defer cluster("down")
-	k := localcluster.Kubectl{Binary: filepath.Join(root, "build", "bin", "kubectl"), Kubeconfig: filepath.Join(root, "build", "kubeconfig-"+name)}
 	cfg, err := localcluster.LoadConfig(root, stack)
 	must(err)
 	must(localcluster.PrepareNodes(k, cfg))

@@ -3,9 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -46,17 +43,9 @@ func benchQueue(root string, w io.Writer) {
 }
 
 func queueToReady(root string) (step, ready time.Duration, minReplicas, maxReplicas int32) {
-	const name = "llm-platform-bench"
-	cluster := func(action string) {
-		cmd := exec.Command(filepath.Join(root, "hack", "cluster.sh"), action)
-		cmd.Env = append(os.Environ(), "CLUSTER_NAME="+name)
-		cmd.Stderr = os.Stderr
-		must(cmd.Run())
-	}
-	cluster("up")
+	k, cluster := benchCluster(root)
 	defer cluster("down")
 	cluster("custom-metrics")
-	k := localcluster.Kubectl{Binary: filepath.Join(root, "build", "bin", "kubectl"), Kubeconfig: filepath.Join(root, "build", "kubeconfig-"+name)}
 	cfg, err := localcluster.LoadConfig(root, "prod")
 	must(err)
 	must(localcluster.PrepareNodes(k, cfg))
