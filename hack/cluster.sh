@@ -184,8 +184,18 @@ apply_crds() {
   po="$(module_dir github.com/prometheus-operator/prometheus-operator "$PROMETHEUS_OPERATOR_VERSION")/example/prometheus-operator-crd"
   keda="$(module_dir github.com/kedacore/keda/v2 "$KEDA_VERSION")/config/crd/bases"
   kc apply --server-side -f "$po" -f "$keda" >/dev/null
-  kc wait --for condition=Established --timeout 60s \
-    crd/podmonitors.monitoring.coreos.com crd/prometheusrules.monitoring.coreos.com crd/scaledobjects.keda.sh >/dev/null
+  # A CRD just created may have no status yet, and kubectl wait then fails at
+  # once instead of waiting: retry until each is Established.
+  local crds="crd/podmonitors.monitoring.coreos.com crd/prometheusrules.monitoring.coreos.com crd/scaledobjects.keda.sh"
+  for _ in $(seq 30); do
+    # shellcheck disable=SC2086
+    kc wait --for condition=Established --timeout 10s $crds >/dev/null 2>&1 && return
+    sleep 1
+  done
+  echo "the CRDs did not become Established:" >&2
+  # shellcheck disable=SC2086
+  kc get $crds -o wide >&2
+  exit 1
 }
 
 down() {
