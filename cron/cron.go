@@ -9,23 +9,39 @@ import (
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"llm-platform/internal/config"
-	"llm-platform/internal/labels"
+	"llm-platform/internal/intent"
 	"llm-platform/internal/names"
 	"llm-platform/internal/podspec"
+	"llm-platform/internal/run"
 )
 
-// Args configures the schedule.
+// Args describes the schedule.
 type Args struct {
-	// Cron is the validated configuration.
-	Cron config.Cron
-	// Namespace the CronJob lives in.
-	Namespace pulumi.StringInput
-	// Workload labels the CronJob and its runs.
-	Workload labels.Workload
-	// Run is the Job spec of one run: the same as the first run's, with the
-	// schedule's own limits (see pipeline.RunSpec).
-	Run *batchv1.JobSpecArgs
+	// Schedule in cron syntax, in TimeZone (an IANA name).
+	Schedule, TimeZone string
+	// Suspend stops scheduling.
+	Suspend bool
+	// StartingDeadlineSeconds is how late a missed run may still start.
+	StartingDeadlineSeconds int
+	// SuccessfulJobsHistoryLimit and FailedJobsHistoryLimit keep finished runs.
+	SuccessfulJobsHistoryLimit, FailedJobsHistoryLimit int
+	// Run is what each run does: the same definition as the pipeline's first
+	// run (see package run), bounded by the schedule's own Limits.
+	Run    run.Definition
+	Limits run.Limits
+	// Egress are the networks the runs read from.
+	Egress []intent.Egress
+	// Shared is the runs' namespace, ServiceAccount, priority and pull secret.
+	Shared podspec.Shared
+}
+
+// Workload labels the CronJob and its runs: ingestion pods, told apart from
+// the first run by their instance.
+var Workload = run.Workload(names.Cron)
+
+// Intent is what the runs reach: the sources they read.
+func (a Args) Intent() intent.Workload {
+	return intent.Workload{Name: names.Cron, Pods: Workload.Selector(), Reaches: a.Egress}
 }
 
 // Schedule is the pipeline's CronJob.
@@ -38,14 +54,14 @@ type Schedule struct {
 
 // New creates the CronJob.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Schedule, error) {
-	c := args.Cron
+	c := args
 	s := &Schedule{}
 	if err := ctx.RegisterComponentResource("llm-platform:index:PipelineSchedule", name, s, opts...); err != nil {
 		return nil, err
 	}
 	cronJob, err := batchv1.NewCronJob(ctx, name+"-cronjob", &batchv1.CronJobArgs{
 		Metadata: &metav1.ObjectMetaArgs{
-			Name: pulumi.String(names.Cron), Namespace: args.Namespace, Labels: args.Workload.AllInput(),
+			Name: pulumi.String(names.Cron), Namespace: args.Shared.Namespace, Labels: Workload.AllInput(),
 			Annotations: podspec.WorkloadAnnotations(nil),
 		},
 		Spec: &batchv1.CronJobSpecArgs{
@@ -57,8 +73,8 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			SuccessfulJobsHistoryLimit: pulumi.Int(c.SuccessfulJobsHistoryLimit),
 			FailedJobsHistoryLimit:     pulumi.Int(c.FailedJobsHistoryLimit),
 			JobTemplate: &batchv1.JobTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{Labels: args.Workload.AllInput()},
-				Spec:     args.Run,
+				Metadata: &metav1.ObjectMetaArgs{Labels: Workload.AllInput()},
+				Spec:     run.Spec(args.Run, args.Shared, Workload, args.Limits),
 			},
 		},
 	}, pulumi.Parent(s))

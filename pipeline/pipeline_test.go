@@ -10,8 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"llm-platform/internal/availability"
+	"llm-platform/internal/run"
 	"llm-platform/internal/stacktest"
-	"llm-platform/pipeline"
 )
 
 // ingestionJob is the stack's one ingestion Job, whatever its name.
@@ -95,7 +95,7 @@ func TestSharedClaimIsKeptAndMountedByEveryStage(t *testing.T) {
 				}
 			}
 			assert.Equal(t, "pipeline-data-rwx-efs-sc", claim, tpl.Owner)
-			assert.Contains(t, tpl.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: pipeline.DataVolume, MountPath: "/data"}, tpl.Owner)
+			assert.Contains(t, tpl.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: run.DataVolume, MountPath: "/data"}, tpl.Owner)
 		}
 	}
 }

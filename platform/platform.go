@@ -17,9 +17,10 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"llm-platform/internal/availability"
-	"llm-platform/internal/config"
+	"llm-platform/internal/intent"
 	"llm-platform/internal/labels"
 	"llm-platform/internal/names"
+	"llm-platform/internal/podspec"
 )
 
 // Priority values: serving preempts batch, batch never preempts anything.
@@ -28,21 +29,21 @@ const (
 	PriorityBatchValue   = 1000
 )
 
-// Args configures the platform namespace.
+// Args describes the platform namespace and the workloads it guards.
 type Args struct {
-	// Namespace is the validated namespace configuration.
-	Namespace config.Namespace
-	// GPUResourceName is the extended resource the quota caps (for example nvidia.com/gpu).
-	GPUResourceName string
-	// Workloads are the ServiceAccount names to create, one per workload.
-	Workloads []string
-	// InferencePorts are the ports inference clients may reach.
-	InferencePorts []int
-	// MetricsPorts are the ports metrics scrapers may reach.
-	MetricsPorts []int
-	// InternalPorts are the ports pods of the stack reach each other on
-	// (transformation, checkpoint).
-	InternalPorts []int
+	// Namespace is the namespace's name.
+	Namespace string
+	// Quota is the namespace's ResourceQuota.
+	Quota Quota
+	// DefaultRequest and DefaultLimit are the LimitRange's defaults for a
+	// container that sets none.
+	DefaultRequest, DefaultLimit podspec.ResourceList
+	// DNS locates the cluster DNS pods every pod may reach.
+	DNS DNS
+	// Workloads are what each workload of the stack declares: each gets a
+	// ServiceAccount, and the NetworkPolicies that let exactly its declared
+	// traffic through the namespace's default deny.
+	Workloads []intent.Workload
 	// ModelRegistryToken, when set, is stored in the Secret names.ModelRegistryToken.
 	ModelRegistryToken pulumi.StringInput
 	// RegistryCredentials, when set, is a .dockerconfigjson stored in the Secret
@@ -50,7 +51,30 @@ type Args struct {
 	RegistryCredentials pulumi.StringInput
 	// Cluster is how the stack reaches its cluster; the Adopter provider
 	// uses it, so it talks to the cluster the default provider talks to.
-	Cluster config.Cluster
+	Cluster Cluster
+}
+
+// Quota is the namespace's hard ResourceQuota.
+type Quota struct {
+	// CPU, Memory and Storage cap requests (Memory caps limits too).
+	CPU, Memory, Storage string
+	// GPUs caps requests of GPUResourceName; Pods caps the pod count.
+	GPUs, Pods      int
+	GPUResourceName string
+}
+
+// DNS locates the cluster DNS pods.
+type DNS struct {
+	Namespace string
+	PodLabels map[string]string
+}
+
+// Cluster is how the stack's Kubernetes provider reaches the cluster.
+type Cluster struct {
+	// Kubeconfig is a path or the file's text; nil means the provider's default.
+	Kubeconfig pulumi.StringInput
+	// Context and Cluster select within it; empty means its current ones.
+	Context, Cluster string
 }
 
 // Platform is the namespace and its guards.
@@ -84,7 +108,6 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 	parent := pulumi.Parent(p)
-	ns := args.Namespace
 	adopter, err := kubernetes.NewProvider(ctx, name+"-adopter", &kubernetes.ProviderArgs{
 		Kubeconfig:            args.Cluster.Kubeconfig,
 		Context:               optionalString(args.Cluster.Context),
@@ -95,7 +118,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, fmt.Errorf("platform %q: adopter provider: %w", name, err)
 	}
 	p.Adopter = adopter
-	workload := labels.Workload{Name: "platform", Instance: ns.Name, Component: "platform"}
+	workload := labels.Workload{Name: "platform", Instance: args.Namespace, Component: "platform"}
 	platformLabels := workload.AllInput()
 	nsLabels := workload.All()
 	for _, mode := range []string{"enforce", "audit", "warn"} {
@@ -105,7 +128,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	// The namespace is kept on destroy: deleting it would delete every claim in
 	// it, and the claims hold checkpoints, model caches and pipeline data.
 	namespace, err := corev1.NewNamespace(ctx, name+"-namespace", &corev1.NamespaceArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(ns.Name), Labels: pulumi.ToStringMap(nsLabels), Annotations: availability.Adopted()},
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(args.Namespace), Labels: pulumi.ToStringMap(nsLabels), Annotations: availability.Adopted()},
 	}, parent, pulumi.RetainOnDelete(true), pulumi.Provider(adopter))
 	if err != nil {
 		return nil, fmt.Errorf("platform %q: namespace: %w", name, err)
@@ -115,13 +138,14 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return &metav1.ObjectMetaArgs{Name: pulumi.String(objectName), Namespace: p.Namespace, Labels: platformLabels}
 	}
 
+	q := args.Quota
 	quota := pulumi.StringMap{
-		"requests.cpu":                     pulumi.String(ns.Quota.CPU),
-		"requests.memory":                  pulumi.String(ns.Quota.Memory),
-		"limits.memory":                    pulumi.String(ns.Quota.Memory),
-		"requests." + args.GPUResourceName: pulumi.Sprintf("%d", ns.Quota.GPUs),
-		"pods":                             pulumi.Sprintf("%d", ns.Quota.Pods),
-		"requests.storage":                 pulumi.String(ns.Quota.Storage),
+		"requests.cpu":                  pulumi.String(q.CPU),
+		"requests.memory":               pulumi.String(q.Memory),
+		"limits.memory":                 pulumi.String(q.Memory),
+		"requests." + q.GPUResourceName: pulumi.Sprintf("%d", q.GPUs),
+		"pods":                          pulumi.Sprintf("%d", q.Pods),
+		"requests.storage":              pulumi.String(q.Storage),
 	}
 	if _, err := corev1.NewResourceQuota(ctx, name+"-quota", &corev1.ResourceQuotaArgs{
 		Metadata: meta(names.ResourceQuota),
@@ -130,13 +154,12 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, fmt.Errorf("platform %q: quota: %w", name, err)
 	}
 
-	lr := ns.LimitRange
 	if _, err := corev1.NewLimitRange(ctx, name+"-limits", &corev1.LimitRangeArgs{
 		Metadata: meta(names.LimitRange),
 		Spec: &corev1.LimitRangeSpecArgs{Limits: corev1.LimitRangeItemArray{corev1.LimitRangeItemArgs{
 			Type:           pulumi.String("Container"),
-			DefaultRequest: resourceMap(lr.DefaultRequest),
-			Default:        resourceMap(lr.Default),
+			DefaultRequest: resourceMap(args.DefaultRequest),
+			Default:        resourceMap(args.DefaultLimit),
 		}}},
 	}, parent); err != nil {
 		return nil, fmt.Errorf("platform %q: limit range: %w", name, err)
@@ -147,18 +170,18 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 
 	servingClass, err := schedulingv1.NewPriorityClass(ctx, name+"-priority-serving", &schedulingv1.PriorityClassArgs{
-		Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String(names.PriorityServing(ns.Name)), Labels: platformLabels},
+		Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String(names.PriorityServing(args.Namespace)), Labels: platformLabels},
 		Value:       pulumi.Int(PriorityServingValue),
-		Description: pulumi.String("Inference and checkpoint pods of " + ns.Name + ": outrank batch work."),
+		Description: pulumi.String("Inference and checkpoint pods of " + args.Namespace + ": outrank batch work."),
 	}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("platform %q: serving priority: %w", name, err)
 	}
 	batchClass, err := schedulingv1.NewPriorityClass(ctx, name+"-priority-batch", &schedulingv1.PriorityClassArgs{
-		Metadata:         &metav1.ObjectMetaArgs{Name: pulumi.String(names.PriorityBatch(ns.Name)), Labels: platformLabels},
+		Metadata:         &metav1.ObjectMetaArgs{Name: pulumi.String(names.PriorityBatch(args.Namespace)), Labels: platformLabels},
 		Value:            pulumi.Int(PriorityBatchValue),
 		PreemptionPolicy: pulumi.String("Never"),
-		Description:      pulumi.String("Pipeline pods of " + ns.Name + ": wait for room, never preempt."),
+		Description:      pulumi.String("Pipeline pods of " + args.Namespace + ": wait for room, never preempt."),
 	}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("platform %q: batch priority: %w", name, err)
@@ -166,7 +189,8 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	p.PriorityServing = servingClass.Metadata.Name().Elem()
 	p.PriorityBatch = batchClass.Metadata.Name().Elem()
 
-	for _, workload := range args.Workloads {
+	for _, w := range args.Workloads {
+		workload := w.Name
 		sa, err := corev1.NewServiceAccount(ctx, name+"-sa-"+workload, &corev1.ServiceAccountArgs{
 			Metadata:                     meta(workload),
 			AutomountServiceAccountToken: pulumi.BoolPtr(false),
@@ -211,8 +235,11 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	return p, nil
 }
 
+// networkPolicies are the namespace's default deny, the DNS allow every pod
+// needs, and per workload what it declared: an ingress policy for the ports
+// it serves, an egress policy for the networks it reaches. Ports served to
+// the whole stack are also let out of every pod of the stack.
 func (p *Platform) networkPolicies(ctx *pulumi.Context, name string, args Args, meta func(string) *metav1.ObjectMetaArgs, parent pulumi.ResourceOption) error {
-	nw := args.Namespace.Network
 	all := &metav1.LabelSelectorArgs{}
 	type policy struct {
 		suffix, object string
@@ -228,8 +255,8 @@ func (p *Platform) networkPolicies(ctx *pulumi.Context, name string, args Args, 
 			PolicyTypes: pulumi.ToStringArray([]string{"Egress"}),
 			Egress: networkingv1.NetworkPolicyEgressRuleArray{networkingv1.NetworkPolicyEgressRuleArgs{
 				To: networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{
-					NamespaceSelector: namespaceSelector([]string{nw.DNS.Namespace}),
-					PodSelector:       &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(nw.DNS.PodLabels)},
+					NamespaceSelector: namespaceSelector(args.DNS.Namespace),
+					PodSelector:       &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(args.DNS.PodLabels)},
 				}},
 				Ports: networkingv1.NetworkPolicyPortArray{
 					networkingv1.NetworkPolicyPortArgs{Protocol: pulumi.String("UDP"), Port: pulumi.Int(53)},
@@ -239,58 +266,44 @@ func (p *Platform) networkPolicies(ctx *pulumi.Context, name string, args Args, 
 		},
 	}}
 
-	var clients networkingv1.NetworkPolicyPeerArray
-	if len(nw.InferenceClients.Namespaces) > 0 {
-		clients = append(clients, networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: namespaceSelector(nw.InferenceClients.Namespaces)})
-	}
-	if len(nw.InferenceClients.PodLabels) > 0 {
-		clients = append(clients, networkingv1.NetworkPolicyPeerArgs{PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(nw.InferenceClients.PodLabels)}})
-	}
-	if len(clients) > 0 && len(args.InferencePorts) > 0 {
-		policies = append(policies, policy{"netpol-inference-clients", names.NetworkAllowClients, &networkingv1.NetworkPolicySpecArgs{
-			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{labels.Name: pulumi.String("inference")}},
-			PolicyTypes: pulumi.ToStringArray([]string{"Ingress"}),
-			Ingress: networkingv1.NetworkPolicyIngressRuleArray{networkingv1.NetworkPolicyIngressRuleArgs{
-				From: clients, Ports: tcpPorts(args.InferencePorts),
-			}},
-		}})
-	}
-	if len(nw.MetricsScrapers) > 0 && len(args.MetricsPorts) > 0 {
-		policies = append(policies, policy{"netpol-metrics", names.NetworkAllowMetrics, &networkingv1.NetworkPolicySpecArgs{
-			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{labels.Name: pulumi.String("inference")}},
-			PolicyTypes: pulumi.ToStringArray([]string{"Ingress"}),
-			Ingress: networkingv1.NetworkPolicyIngressRuleArray{networkingv1.NetworkPolicyIngressRuleArgs{
-				From:  networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: namespaceSelector(nw.MetricsScrapers)}},
-				Ports: tcpPorts(args.MetricsPorts),
-			}},
-		}})
-	}
-	if len(nw.Egress) > 0 {
-		var rules networkingv1.NetworkPolicyEgressRuleArray
-		for _, e := range nw.Egress {
-			rules = append(rules, networkingv1.NetworkPolicyEgressRuleArgs{
+	platformPods := &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{labels.PartOf: pulumi.String(labels.Product)}}
+	var internal networkingv1.NetworkPolicyEgressRuleArray
+	for _, w := range args.Workloads {
+		pods := &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(w.Pods)}
+		var in networkingv1.NetworkPolicyIngressRuleArray
+		for _, serve := range w.Serves {
+			from := peers(serve.From, platformPods)
+			if len(from) == 0 {
+				continue
+			}
+			in = append(in, networkingv1.NetworkPolicyIngressRuleArgs{From: from, Ports: tcpPorts([]int{serve.Port})})
+			if serve.From.Stack {
+				internal = append(internal, networkingv1.NetworkPolicyEgressRuleArgs{
+					To: networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{PodSelector: pods}}, Ports: tcpPorts([]int{serve.Port}),
+				})
+			}
+		}
+		if len(in) > 0 {
+			policies = append(policies, policy{"netpol-in-" + w.Name, names.NetworkIngress(w.Name), &networkingv1.NetworkPolicySpecArgs{
+				PodSelector: pods, PolicyTypes: pulumi.ToStringArray([]string{"Ingress"}), Ingress: in,
+			}})
+		}
+		var out networkingv1.NetworkPolicyEgressRuleArray
+		for _, e := range w.Reaches {
+			out = append(out, networkingv1.NetworkPolicyEgressRuleArgs{
 				To:    networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{IpBlock: &networkingv1.IPBlockArgs{Cidr: pulumi.String(e.CIDR)}}},
 				Ports: tcpPorts(e.Ports),
 			})
 		}
-		policies = append(policies, policy{"netpol-egress", names.NetworkAllowEgress, &networkingv1.NetworkPolicySpecArgs{
-			PodSelector: all, PolicyTypes: pulumi.ToStringArray([]string{"Egress"}), Egress: rules,
-		}})
+		if len(out) > 0 {
+			policies = append(policies, policy{"netpol-out-" + w.Name, names.NetworkEgress(w.Name), &networkingv1.NetworkPolicySpecArgs{
+				PodSelector: pods, PolicyTypes: pulumi.ToStringArray([]string{"Egress"}), Egress: out,
+			}})
+		}
 	}
-	if len(args.InternalPorts) > 0 {
-		platformPods := &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{labels.PartOf: pulumi.String(labels.Product)}}
-		peers := networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{PodSelector: platformPods}}
-		policies = append(policies, policy{"netpol-internal", names.NetworkAllowInternal, &networkingv1.NetworkPolicySpecArgs{
-			PodSelector: &metav1.LabelSelectorArgs{MatchExpressions: metav1.LabelSelectorRequirementArray{metav1.LabelSelectorRequirementArgs{
-				Key: pulumi.String(labels.Name), Operator: pulumi.String("In"),
-				Values: pulumi.ToStringArray([]string{names.Transformation, names.Checkpoint}),
-			}}},
-			PolicyTypes: pulumi.ToStringArray([]string{"Ingress"}),
-			Ingress:     networkingv1.NetworkPolicyIngressRuleArray{networkingv1.NetworkPolicyIngressRuleArgs{From: peers, Ports: tcpPorts(args.InternalPorts)}},
-		}}, policy{"netpol-internal-egress", names.NetworkInternalOut, &networkingv1.NetworkPolicySpecArgs{
-			PodSelector: platformPods,
-			PolicyTypes: pulumi.ToStringArray([]string{"Egress"}),
-			Egress:      networkingv1.NetworkPolicyEgressRuleArray{networkingv1.NetworkPolicyEgressRuleArgs{To: peers, Ports: tcpPorts(args.InternalPorts)}},
+	if len(internal) > 0 {
+		policies = append(policies, policy{"netpol-internal-egress", names.NetworkInternalOut, &networkingv1.NetworkPolicySpecArgs{
+			PodSelector: platformPods, PolicyTypes: pulumi.ToStringArray([]string{"Egress"}), Egress: internal,
 		}})
 	}
 
@@ -304,7 +317,22 @@ func (p *Platform) networkPolicies(ctx *pulumi.Context, name string, args Args, 
 	return nil
 }
 
-func namespaceSelector(namespaces []string) *metav1.LabelSelectorArgs {
+// peers turns declared clients into NetworkPolicy peers.
+func peers(p intent.Peers, platformPods *metav1.LabelSelectorArgs) networkingv1.NetworkPolicyPeerArray {
+	var out networkingv1.NetworkPolicyPeerArray
+	if len(p.Namespaces) > 0 {
+		out = append(out, networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: namespaceSelector(p.Namespaces...)})
+	}
+	if len(p.PodLabels) > 0 {
+		out = append(out, networkingv1.NetworkPolicyPeerArgs{PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(p.PodLabels)}})
+	}
+	if p.Stack {
+		out = append(out, networkingv1.NetworkPolicyPeerArgs{PodSelector: platformPods})
+	}
+	return out
+}
+
+func namespaceSelector(namespaces ...string) *metav1.LabelSelectorArgs {
 	return &metav1.LabelSelectorArgs{MatchExpressions: metav1.LabelSelectorRequirementArray{metav1.LabelSelectorRequirementArgs{
 		Key: pulumi.String("kubernetes.io/metadata.name"), Operator: pulumi.String("In"), Values: pulumi.ToStringArray(namespaces),
 	}}}
@@ -319,7 +347,7 @@ func tcpPorts(ports []int) networkingv1.NetworkPolicyPortArray {
 	return out
 }
 
-func resourceMap(l config.ResourceList) pulumi.StringMap {
+func resourceMap(l podspec.ResourceList) pulumi.StringMap {
 	return pulumi.StringMap{
 		"cpu":               pulumi.String(l.CPU),
 		"memory":            pulumi.String(l.Memory),

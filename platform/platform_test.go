@@ -1,15 +1,20 @@
 package platform_test
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 
+	"llm-platform/internal/intent"
+	"llm-platform/internal/mock"
 	"llm-platform/internal/stacktest"
+	"llm-platform/platform"
 )
 
 func TestNamespaceEnforcesRestrictedAndOutlivesDestroy(t *testing.T) {
@@ -56,21 +61,93 @@ func TestNetworkIsDeniedExceptWhatTheStackNeeds(t *testing.T) {
 	assert.Len(t, dns.Spec.Egress[0].Ports, 2, "DNS over UDP and TCP")
 	assert.Equal(t, int32(53), dns.Spec.Egress[0].Ports[0].Port.IntVal)
 
-	var clients networkingv1.NetworkPolicy
-	res.Decode(t, "NetworkPolicy", "allow-inference-clients", &clients)
-	assert.Equal(t, "inference", clients.Spec.PodSelector.MatchLabels["app.kubernetes.io/name"])
-	require.Len(t, clients.Spec.Ingress, 1)
-	assert.Equal(t, []string{"llm-gateway", "batch-eval"}, clients.Spec.Ingress[0].From[0].NamespaceSelector.MatchExpressions[0].Values)
-	require.Len(t, clients.Spec.Ingress[0].Ports, 1, "both models serve on 8000")
-	assert.Equal(t, int32(8000), clients.Spec.Ingress[0].Ports[0].Port.IntVal)
+	// Each model lets its clients in on its port and the scrapers on its
+	// metrics port; nothing else reaches it.
+	var llama networkingv1.NetworkPolicy
+	res.Decode(t, "NetworkPolicy", "allow-in-inference-llama-3-70b", &llama)
+	assert.Equal(t, map[string]string{"app.kubernetes.io/name": "inference", "app.kubernetes.io/instance": "inference-llama-3-70b"},
+		llama.Spec.PodSelector.MatchLabels, "selects exactly the model's pods")
+	require.Len(t, llama.Spec.Ingress, 2)
+	assert.Equal(t, []string{"llm-gateway", "batch-eval"}, llama.Spec.Ingress[0].From[0].NamespaceSelector.MatchExpressions[0].Values)
+	assert.Equal(t, int32(8000), llama.Spec.Ingress[0].Ports[0].Port.IntVal)
+	assert.Equal(t, []string{"monitoring"}, llama.Spec.Ingress[1].From[0].NamespaceSelector.MatchExpressions[0].Values)
 
-	var egress networkingv1.NetworkPolicy
-	res.Decode(t, "NetworkPolicy", "allow-egress", &egress)
-	require.Len(t, egress.Spec.Egress, 2)
-	assert.Equal(t, "10.50.12.0/24", egress.Spec.Egress[1].To[0].IPBlock.CIDR)
+	// Egress is per workload: the corpus only for ingestion runs, the
+	// registry only for the models.
+	cidrs := func(policy string) []string {
+		var p networkingv1.NetworkPolicy
+		res.Decode(t, "NetworkPolicy", policy, &p)
+		var out []string
+		for _, rule := range p.Spec.Egress {
+			out = append(out, rule.To[0].IPBlock.CIDR)
+		}
+		return out
+	}
+	assert.Equal(t, []string{"10.40.0.0/16"}, cidrs("allow-out-ingestion"))
+	assert.Equal(t, []string{"10.40.0.0/16"}, cidrs("allow-out-pipeline-schedule"), "a scheduled run reaches what the first run reaches")
+	assert.Equal(t, []string{"10.50.12.0/24"}, cidrs("allow-out-inference-llama-3-70b"))
+	assert.Equal(t, []string{"10.50.12.0/24"}, cidrs("allow-out-inference-bge-embed"))
+	for _, none := range []string{"transformation", "checkpoint"} {
+		assert.False(t, res.Has("NetworkPolicy", "allow-out-"+none), "%s reaches nothing outside", none)
+	}
+
+	// The transformation and checkpoint stages serve the stack's pods, which
+	// may reach exactly them on their ports.
+	var internal networkingv1.NetworkPolicy
+	res.Decode(t, "NetworkPolicy", "allow-platform-internal-egress", &internal)
+	require.Len(t, internal.Spec.Egress, 2)
+	assert.Equal(t, "transformation", internal.Spec.Egress[0].To[0].PodSelector.MatchLabels["app.kubernetes.io/name"])
+	assert.Equal(t, "checkpoint", internal.Spec.Egress[1].To[0].PodSelector.MatchLabels["app.kubernetes.io/name"])
+	var transformation networkingv1.NetworkPolicy
+	res.Decode(t, "NetworkPolicy", "allow-in-transformation", &transformation)
+	require.Len(t, transformation.Spec.Ingress, 2, "the stack's pods, and the scrapers of its /metrics")
+	assert.Equal(t, "llm-platform", transformation.Spec.Ingress[0].From[0].PodSelector.MatchLabels["app.kubernetes.io/part-of"])
 
 	c := stacktest.Load(t, "dev").Set(t, "namespace.network.egress", []any{})
-	assert.False(t, stacktest.Run(t, c).Has("NetworkPolicy", "allow-egress"), "no egress rules, no egress allow")
+	for _, o := range stacktest.Run(t, c).Objects {
+		assert.False(t, strings.HasPrefix(o.Name(), "allow-out-"), "no egress rules, no egress allow: %s", o.Name())
+	}
+}
+
+// The platform knows no workload: what it creates comes from the intents it
+// is handed. A workload it has never heard of gets its ServiceAccount and
+// exactly the policies its declarations ask for.
+func TestIntentsBecomeServiceAccountsAndPolicies(t *testing.T) {
+	args := platform.Args{
+		Namespace: "team-a",
+		Quota:     platform.Quota{CPU: "8", Memory: "32Gi", Storage: "100Gi", GPUs: 1, Pods: 10, GPUResourceName: "nvidia.com/gpu"},
+		DNS:       platform.DNS{Namespace: "kube-system", PodLabels: map[string]string{"k8s-app": "kube-dns"}},
+		Workloads: []intent.Workload{{
+			Name:    "reranker",
+			Pods:    map[string]string{"app.kubernetes.io/name": "reranker"},
+			Serves:  []intent.Ingress{{Port: 9000, From: intent.Peers{Namespaces: []string{"gateway"}}}, {Port: 9100, From: intent.Peers{}}},
+			Reaches: []intent.Egress{{CIDR: "10.9.0.0/16", Ports: []int{443}}},
+		}, {
+			Name: "quiet",
+			Pods: map[string]string{"app.kubernetes.io/name": "quiet"},
+		}},
+	}
+	rec, err := mock.Run(func(ctx *pulumi.Context) error {
+		_, err := platform.New(ctx, "platform", args)
+		return err
+	}, "test", nil, nil)
+	require.NoError(t, err)
+	got := map[string]mock.Object{}
+	for _, o := range rec.Objects() {
+		got[o.Kind()+"/"+o.Name()] = o
+	}
+	assert.Contains(t, got, "ServiceAccount/reranker")
+	assert.Contains(t, got, "ServiceAccount/quiet")
+	var in networkingv1.NetworkPolicy
+	require.NoError(t, got["NetworkPolicy/allow-in-reranker"].Decode(&in))
+	require.Len(t, in.Spec.Ingress, 1, "peers that name nobody allow nothing")
+	assert.Equal(t, int32(9000), in.Spec.Ingress[0].Ports[0].Port.IntVal)
+	var out networkingv1.NetworkPolicy
+	require.NoError(t, got["NetworkPolicy/allow-out-reranker"].Decode(&out))
+	assert.Equal(t, "10.9.0.0/16", out.Spec.Egress[0].To[0].IPBlock.CIDR)
+	for _, none := range []string{"allow-in-quiet", "allow-out-quiet", "allow-platform-internal-egress"} {
+		assert.NotContains(t, got, "NetworkPolicy/"+none, "nothing declared, nothing allowed")
+	}
 }
 
 func TestServingOutranksBatch(t *testing.T) {

@@ -9,39 +9,111 @@ import (
 	"maps"
 	"strconv"
 
-	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"llm-platform/internal/availability"
-	"llm-platform/internal/config"
+	"llm-platform/internal/intent"
 	"llm-platform/internal/labels"
 	"llm-platform/internal/names"
 	"llm-platform/internal/podspec"
 	"llm-platform/internal/rollout"
+	"llm-platform/internal/workload"
 )
 
-// Timing derived from a model's budgets.
-const (
-	// ReadinessPeriodSeconds is how often readiness is checked once started.
-	ReadinessPeriodSeconds = 5
-)
+// ReadinessPeriodSeconds is how often readiness is checked once started.
+const ReadinessPeriodSeconds = 5
 
-// Args configures one served model.
+// Args describes one served model.
 type Args struct {
-	// Model is the validated model configuration.
-	Model config.Model
-	// GPUPool places the pods: node selector, toleration, GPU resource name.
-	GPUPool config.GPUPool
-	// Shared carries the namespace, ServiceAccount, priority and pull secret.
+	// Model names the model; its objects are named inference-<Model>.
+	Model string
+	// Image and Args of the model server.
+	Image string
+	Args  []string
+	// GPUs per replica, requested as the pool's resource.
+	GPUs int
+	// Pool places the pods on the GPU nodes.
+	Pool GPUPool
+	// Resources of the server's container (cpu, memory, ephemeral storage).
+	Resources podspec.Resources
+	// ShmSize sizes /dev/shm, a memory-backed emptyDir.
+	ShmSize string
+	// Port serves inference; MetricsPort serves metrics at MetricsPath (it
+	// may be Port).
+	Port, MetricsPort int
+	MetricsPath       string
+	// Probes: the startup and liveness probes use the liveness path at
+	// Probes.PeriodSeconds, readiness every ReadinessPeriodSeconds.
+	Probes workload.Probes
+	// Budgets: the model load (StartupSeconds), the image pull and the drain.
+	Budgets workload.Budgets
+	// Replicas while autoscaling is off; Autoscaling otherwise owns them.
+	Replicas    int
+	Autoscaling availability.Autoscaling
+	// MaxUnavailable of the disruption budget: a count or a percentage.
+	MaxUnavailable string
+	// Spread keeps replicas apart: the whenUnsatisfiable of the zone and the
+	// host constraint, each "" for none.
+	Spread Spread
+	// Cache is the claim model weights are cached on, kept on destroy and
+	// mounted at CacheMountPath; CacheClaimName is its object name.
+	Cache          podspec.Claim
+	CacheClaimName string
+	CacheMountPath string
+	// TokenSecret, when set, names a Secret whose "token" key is exposed as
+	// HF_TOKEN, the variable vLLM, TGI and SGLang read for gated models.
+	TokenSecret pulumi.StringInput
+	// ClusterDomain completes the endpoint's host name (cluster.local by default).
+	ClusterDomain string
+	// Clients may reach Port; Scrapers are namespaces that may reach MetricsPort.
+	Clients  intent.Peers
+	Scrapers []string
+	// Egress are the networks outside the cluster the server reaches.
+	Egress []intent.Egress
+	// Shared is the pods' namespace, ServiceAccount, priority and pull secret.
 	Shared podspec.Shared
-	// ModelRegistryTokenSecret, when set, names a Secret whose "token" key is
-	// exposed as MODEL_REGISTRY_TOKEN.
-	ModelRegistryTokenSecret pulumi.StringInput
 	// Adopter, when set, is the provider of the claims the stack keeps on
 	// delete: it adopts a kept claim of the same name instead of failing.
 	Adopter pulumi.ProviderResource
+}
+
+// GPUPool is where inference pods run.
+type GPUPool struct {
+	// NodeLabelKey and NodeLabelValue select the pool's nodes.
+	NodeLabelKey, NodeLabelValue string
+	// TaintKey and TaintEffect are the taint the pods tolerate.
+	TaintKey, TaintEffect string
+	// ResourceName is the extended resource GPUs are requested as.
+	ResourceName string
+	// SpareCapacity: the pool has room for one more pod during a rollout.
+	SpareCapacity bool
+}
+
+// Spread says what to do when replicas cannot be spread evenly across zones
+// and hosts: "ScheduleAnyway", "DoNotSchedule", or "" for no constraint.
+type Spread struct {
+	Zone, Host string
+}
+
+// Workload labels a model's pods.
+func Workload(model string) labels.Workload {
+	return labels.Workload{Name: "inference", Instance: names.Inference(model), Component: "serving"}
+}
+
+// Intent is what the model serves and reaches: clients on its port,
+// scrapers on its metrics port, and its egress.
+func (a Args) Intent() intent.Workload {
+	return intent.Workload{
+		Name: names.Inference(a.Model),
+		Pods: Workload(a.Model).Selector(),
+		Serves: []intent.Ingress{
+			{Port: a.Port, From: a.Clients},
+			{Port: a.MetricsPort, From: intent.Peers{Namespaces: a.Scrapers}},
+		},
+		Reaches: a.Egress,
+	}
 }
 
 // Inference is one served model.
@@ -60,160 +132,72 @@ type Inference struct {
 	ServiceName pulumi.StringOutput
 	// CacheClaim is the model-cache claim's name.
 	CacheClaim pulumi.StringOutput
-}
-
-// Rollout is what a model's rollout may take, derived from its budgets.
-type Rollout struct {
-	rollout.Timings
-	// MaxSurge and MaxUnavailable of the rolling update.
-	MaxSurge, MaxUnavailable int
-}
-
-// PlanRollout derives every timing of a model from its configuration (see
-// rollout.Plan). Validation has already refused budgets whose timings would
-// not fit, so an error here is a programming error reported, not a panic.
-func PlanRollout(m config.Model, pool config.GPUPool) (Rollout, error) {
-	t, err := rollout.Plan(rollout.Budgets{
-		ModelLoadSeconds:    m.ModelLoadBudgetSeconds,
-		ImagePullSeconds:    m.ImagePullBudgetSeconds,
-		ProbePeriodSeconds:  m.LivenessPeriodSeconds,
-		MaxReplicas:         config.MaxReplicas(m.Replicas, m.Autoscaling),
-		PreStopSleepSeconds: m.Drain.PreStopSleepSeconds,
-		DrainSeconds:        m.Drain.DrainSeconds,
-	})
-	if err != nil {
-		return Rollout{}, err
-	}
-	r := Rollout{Timings: t}
-	// Without spare GPU capacity a surge pod would wait for a GPU that does not
-	// exist, and the rollout would never finish.
-	if pool.SpareCapacity {
-		r.MaxSurge, r.MaxUnavailable = 1, 0
-	} else {
-		r.MaxSurge, r.MaxUnavailable = 0, 1
-	}
-	return r, nil
+	// Timings are the probe thresholds, deadlines and timeouts derived from
+	// the budgets.
+	Timings rollout.Timings
 }
 
 // New creates the model's objects.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Inference, error) {
-	m := args.Model
-	inf := &Inference{Model: m.Name}
+	w := Workload(args.Model)
+	inf := &Inference{Model: args.Model, Workload: w, MetricsPort: "http"}
 	if err := ctx.RegisterComponentResource("llm-platform:index:Inference", name, inf, opts...); err != nil {
 		return nil, err
 	}
 	parent := pulumi.Parent(inf)
-	workload := labels.Workload{Name: "inference", Instance: names.Inference(m.Name), Component: "serving"}
-	inf.Workload, inf.MetricsPort = workload, "http"
-	if m.MetricsPort != m.Port {
+	ports := []workload.Port{{Name: "http", Port: args.Port}}
+	if args.MetricsPort != args.Port {
 		inf.MetricsPort = "metrics"
+		ports = append(ports, workload.Port{Name: "metrics", Port: args.MetricsPort})
 	}
-	meta := func(objectName string) *metav1.ObjectMetaArgs {
-		return &metav1.ObjectMetaArgs{Name: pulumi.String(objectName), Namespace: args.Shared.Namespace, Labels: workload.AllInput()}
-	}
-	objectName := names.Inference(m.Name)
 
 	cache, err := corev1.NewPersistentVolumeClaim(ctx, name+"-model-cache", &corev1.PersistentVolumeClaimArgs{
-		Metadata: withAnnotations(meta(names.ModelCache(m.Name, m.ModelCache.StorageClass, m.ModelCache.AccessMode)), availability.Adopted()),
-		Spec: podspec.ClaimSpec(config.Storage{
-			Size: m.ModelCache.Size, StorageClass: m.ModelCache.StorageClass, AccessMode: m.ModelCache.AccessMode,
-		}),
-	}, parent, pulumi.RetainOnDelete(true), pulumi.Provider(args.Adopter))
+		Metadata: &metav1.ObjectMetaArgs{
+			Name: pulumi.String(args.CacheClaimName), Namespace: args.Shared.Namespace, Labels: w.AllInput(),
+			Annotations: availability.Adopted(),
+		},
+		Spec: podspec.ClaimSpec(args.Cache),
+	}, append([]pulumi.ResourceOption{parent}, availability.Kept(args.Adopter)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("serving %q: model cache: %w", name, err)
 	}
 	inf.CacheClaim = cache.Metadata.Name().Elem()
 
-	plan, err := PlanRollout(m, args.GPUPool)
+	scrape := pulumi.StringMap{
+		"prometheus.io/scrape": pulumi.String("true"),
+		"prometheus.io/port":   pulumi.String(strconv.Itoa(args.MetricsPort)),
+		"prometheus.io/path":   pulumi.String(args.MetricsPath),
+	}
+	serviceAnnotations := pulumi.StringMap{}
+	maps.Copy(serviceAnnotations, scrape)
+	maps.Copy(serviceAnnotations, availability.ServiceAwait())
+	built, err := workload.New(ctx, name, workload.Args{
+		Name:               names.Inference(args.Model),
+		Workload:           w,
+		Shared:             args.Shared,
+		Container:          container(args),
+		Ports:              ports,
+		Pod:                podSpec(args, w, inf.CacheClaim),
+		PodAnnotations:     scrape,
+		Service:            true,
+		ServiceAnnotations: serviceAnnotations,
+		Probes:             args.Probes,
+		Budgets:            args.Budgets,
+		Replicas:           args.Replicas,
+		Autoscaling:        args.Autoscaling,
+		MaxUnavailable:     args.MaxUnavailable,
+		Surge:              args.Pool.SpareCapacity,
+	}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("serving %q: %w", name, err)
 	}
-	scrape := pulumi.StringMap{
-		"prometheus.io/scrape": pulumi.String("true"),
-		"prometheus.io/port":   pulumi.String(strconv.Itoa(m.MetricsPort)),
-		"prometheus.io/path":   pulumi.String(m.MetricsPath),
+	inf.Timings = built.Timings
+	inf.ServiceName = built.Service
+	domain := args.ClusterDomain
+	if domain == "" {
+		domain = "cluster.local"
 	}
-	deploymentMeta := meta(objectName)
-	deploymentMeta.Annotations = podspec.WorkloadAnnotations(availability.ReplicaOwnership(m.Autoscaling))
-	deployment, err := appsv1.NewDeployment(ctx, name+"-deployment", &appsv1.DeploymentArgs{
-		Metadata: deploymentMeta,
-		Spec: &appsv1.DeploymentSpecArgs{
-			Replicas:                availability.Replicas(m.Replicas, m.Autoscaling),
-			Selector:                &metav1.LabelSelectorArgs{MatchLabels: workload.SelectorInput()},
-			ProgressDeadlineSeconds: pulumi.Int(plan.ProgressDeadlineSeconds),
-			RevisionHistoryLimit:    pulumi.Int(5),
-			Strategy: &appsv1.DeploymentStrategyArgs{
-				Type: pulumi.String("RollingUpdate"),
-				RollingUpdate: &appsv1.RollingUpdateDeploymentArgs{
-					MaxSurge: pulumi.Int(plan.MaxSurge), MaxUnavailable: pulumi.Int(plan.MaxUnavailable),
-				},
-			},
-			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{Labels: workload.AllInput(), Annotations: scrape},
-				Spec:     podSpec(args, workload, plan, inf.CacheClaim),
-			},
-		},
-	}, append([]pulumi.ResourceOption{parent, pulumi.Timeouts(&pulumi.CustomTimeouts{
-		Create: plan.Create.String(), Update: plan.Update.String(), Delete: plan.Delete.String(),
-	})}, availability.ReplicaOptions(m.Autoscaling)...)...)
-	if err != nil {
-		return nil, fmt.Errorf("serving %q: deployment: %w", name, err)
-	}
-
-	ports := corev1.ServicePortArray{corev1.ServicePortArgs{
-		Name: pulumi.String("http"), Port: pulumi.Int(m.Port), TargetPort: pulumi.String("http"), Protocol: pulumi.String("TCP"),
-	}}
-	if m.MetricsPort != m.Port {
-		ports = append(ports, corev1.ServicePortArgs{
-			Name: pulumi.String("metrics"), Port: pulumi.Int(m.MetricsPort), TargetPort: pulumi.String("metrics"), Protocol: pulumi.String("TCP"),
-		})
-	}
-	svcMeta := meta(objectName)
-	svcAnnotations := pulumi.StringMap{}
-	maps.Copy(svcAnnotations, scrape)
-	maps.Copy(svcAnnotations, availability.ServiceAwait())
-	svcMeta.Annotations = svcAnnotations
-	service, err := corev1.NewService(ctx, name+"-service", &corev1.ServiceArgs{
-		Metadata: svcMeta,
-		Spec: &corev1.ServiceSpecArgs{
-			Type:     pulumi.String("ClusterIP"),
-			Selector: workload.SelectorInput(),
-			Ports:    ports,
-		},
-	}, parent)
-	if err != nil {
-		return nil, fmt.Errorf("serving %q: service: %w", name, err)
-	}
-	inf.ServiceName = service.Metadata.Name().Elem()
-	inf.Endpoint = pulumi.Sprintf("http://%s.%s.svc.cluster.local:%d", inf.ServiceName, args.Shared.Namespace, m.Port)
-
-	if availability.NeedsBudget(m.Replicas, m.Autoscaling) {
-		if _, err := availability.NewBudget(ctx, name+"-pdb", availability.BudgetArgs{
-			Metadata: meta(objectName), Workload: workload, Disruption: m.Disruption,
-		}, parent); err != nil {
-			return nil, fmt.Errorf("serving %q: disruption budget: %w", name, err)
-		}
-	}
-	switch a := m.Autoscaling; {
-	case a.Enabled && a.Driver == config.DriverKEDA:
-		query := pulumi.String(a.Query).ToStringOutput()
-		if a.Query == "" {
-			// The model's whole queue; KEDA divides it by the replicas (AverageValue).
-			query = pulumi.Sprintf(`sum(%s{namespace="%s",pod=~"%s-.+"})`, a.SeriesName(), args.Shared.Namespace, objectName)
-		}
-		if _, err := availability.NewScaledObject(ctx, name+"-scaledobject", availability.ScaledObjectArgs{
-			Metadata: meta(objectName), Deployment: deployment.Metadata.Name().Elem(), HPAName: objectName,
-			Autoscaling: a, Query: query,
-		}, parent); err != nil {
-			return nil, fmt.Errorf("serving %q: scaled object: %w", name, err)
-		}
-	case a.Enabled:
-		if _, err := availability.NewAutoscaler(ctx, name+"-hpa", availability.AutoscalerArgs{
-			Metadata: meta(objectName), Deployment: deployment.Metadata.Name().Elem(), Autoscaling: a,
-		}, parent); err != nil {
-			return nil, fmt.Errorf("serving %q: autoscaler: %w", name, err)
-		}
-	}
+	inf.Endpoint = pulumi.Sprintf("http://%s.%s.svc.%s:%d", inf.ServiceName, args.Shared.Namespace, domain, args.Port)
 
 	if err := ctx.RegisterResourceOutputs(inf, pulumi.Map{
 		"endpoint": inf.Endpoint, "serviceName": inf.ServiceName, "cacheClaim": inf.CacheClaim,
@@ -223,79 +207,59 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	return inf, nil
 }
 
-func podSpec(args Args, workload labels.Workload, plan Rollout, cacheClaim pulumi.StringInput) *corev1.PodSpecArgs {
-	m, pool := args.Model, args.GPUPool
-	ports := corev1.ContainerPortArray{corev1.ContainerPortArgs{Name: pulumi.String("http"), ContainerPort: pulumi.Int(m.Port), Protocol: pulumi.String("TCP")}}
-	if m.MetricsPort != m.Port {
-		ports = append(ports, corev1.ContainerPortArgs{Name: pulumi.String("metrics"), ContainerPort: pulumi.Int(m.MetricsPort), Protocol: pulumi.String("TCP")})
-	}
+func container(args Args) corev1.ContainerArgs {
 	// Hugging Face libraries (vLLM, TGI) cache weights under HF_HOME.
-	env := corev1.EnvVarArray{corev1.EnvVarArgs{Name: pulumi.String("HF_HOME"), Value: pulumi.String(m.ModelCache.MountPath)}}
-	if args.ModelRegistryTokenSecret != nil {
-		env = append(env, podspec.SecretEnv("MODEL_REGISTRY_TOKEN", args.ModelRegistryTokenSecret, "token"))
+	env := corev1.EnvVarArray{corev1.EnvVarArgs{Name: pulumi.String("HF_HOME"), Value: pulumi.String(args.CacheMountPath)}}
+	if args.TokenSecret != nil {
+		env = append(env, podspec.SecretEnv("HF_TOKEN", args.TokenSecret, "token"))
 	}
-	container := args.Shared.Security.Container(podspec.ContainerSpec{
-		Name: "server", Image: m.Image, Args: m.Args, Resources: m.Resources,
-		Extended: map[string]int{pool.ResourceName: m.GPUs},
+	return args.Shared.Security.Container(podspec.ContainerSpec{
+		Name: "server", Image: args.Image, Args: args.Args, Resources: args.Resources,
+		Extended: map[string]int{args.Pool.ResourceName: args.GPUs},
 		Env:      env,
 		Mounts: corev1.VolumeMountArray{
 			corev1.VolumeMountArgs{Name: pulumi.String("shm"), MountPath: pulumi.String("/dev/shm")},
-			corev1.VolumeMountArgs{Name: pulumi.String("model-cache"), MountPath: pulumi.String(m.ModelCache.MountPath)},
-		},
-	})
-	container.Ports = ports
-	// The startup probe holds off liveness until the model has loaded.
-	container.StartupProbe = podspec.HTTPProbe(m.LivenessPath, "http", m.LivenessPeriodSeconds, plan.StartupFailureThreshold)
-	container.ReadinessProbe = podspec.HTTPProbe(m.ReadinessPath, "http", ReadinessPeriodSeconds, 3)
-	container.LivenessProbe = podspec.HTTPProbe(m.LivenessPath, "http", m.LivenessPeriodSeconds, 3)
-	if m.Drain.PreStopSleepSeconds > 0 {
-		// Endpoints stop routing to a terminating pod a few seconds late; keep
-		// serving until they have, then SIGTERM starts the drain.
-		container.Lifecycle = &corev1.LifecycleArgs{PreStop: &corev1.LifecycleHandlerArgs{
-			Sleep: &corev1.SleepActionArgs{Seconds: pulumi.Int(m.Drain.PreStopSleepSeconds)},
-		}}
-	}
-	return args.Shared.PodSpec(corev1.PodSpecArgs{
-		Containers:                    corev1.ContainerArray{container},
-		TerminationGracePeriodSeconds: pulumi.Int(plan.TerminationGracePeriodSeconds),
-		NodeSelector:                  pulumi.StringMap{pool.NodeLabelKey: pulumi.String(pool.NodeLabelValue)},
-		Tolerations: corev1.TolerationArray{corev1.TolerationArgs{
-			Key: pulumi.String(pool.TaintKey), Operator: pulumi.String("Exists"), Effect: pulumi.String(pool.TaintEffect),
-		}},
-		TopologySpreadConstraints: spread(m.TopologySpread, workload),
-		Volumes: corev1.VolumeArray{
-			podspec.Tmp(m.Resources),
-			corev1.VolumeArgs{Name: pulumi.String("shm"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{
-				Medium: pulumi.String("Memory"), SizeLimit: pulumi.String(m.ShmSize),
-			}},
-			podspec.ClaimVolume("model-cache", cacheClaim),
+			corev1.VolumeMountArgs{Name: pulumi.String("model-cache"), MountPath: pulumi.String(args.CacheMountPath)},
 		},
 	})
 }
 
+func podSpec(args Args, w labels.Workload, cacheClaim pulumi.StringInput) corev1.PodSpecArgs {
+	pool := args.Pool
+	return corev1.PodSpecArgs{
+		NodeSelector: pulumi.StringMap{pool.NodeLabelKey: pulumi.String(pool.NodeLabelValue)},
+		Tolerations: corev1.TolerationArray{corev1.TolerationArgs{
+			Key: pulumi.String(pool.TaintKey), Operator: pulumi.String("Exists"), Effect: pulumi.String(pool.TaintEffect),
+		}},
+		TopologySpreadConstraints: spread(args.Spread, w),
+		Volumes: corev1.VolumeArray{
+			podspec.Tmp(args.Resources),
+			corev1.VolumeArgs{Name: pulumi.String("shm"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{
+				Medium: pulumi.String("Memory"), SizeLimit: pulumi.String(args.ShmSize),
+			}},
+			podspec.ClaimVolume("model-cache", cacheClaim),
+		},
+	}
+}
+
 // spread keeps replicas apart across zones and hosts. matchLabelKeys counts
 // only pods of the same ReplicaSet, so a rollout is not skewed by old pods.
-func spread(t config.TopologySpread, workload labels.Workload) corev1.TopologySpreadConstraintArray {
+func spread(t Spread, w labels.Workload) corev1.TopologySpreadConstraintArray {
 	var out corev1.TopologySpreadConstraintArray
 	for _, c := range []struct{ key, when string }{
 		{"topology.kubernetes.io/zone", t.Zone},
 		{"kubernetes.io/hostname", t.Host},
 	} {
-		if c.when == config.SpreadNone {
+		if c.when == "" {
 			continue
 		}
 		out = append(out, corev1.TopologySpreadConstraintArgs{
 			MaxSkew:           pulumi.Int(1),
 			TopologyKey:       pulumi.String(c.key),
 			WhenUnsatisfiable: pulumi.String(c.when),
-			LabelSelector:     &metav1.LabelSelectorArgs{MatchLabels: workload.SelectorInput()},
+			LabelSelector:     &metav1.LabelSelectorArgs{MatchLabels: w.SelectorInput()},
 			MatchLabelKeys:    pulumi.StringArray{pulumi.String("pod-template-hash")},
 		})
 	}
 	return out
-}
-
-func withAnnotations(m *metav1.ObjectMetaArgs, annotations pulumi.StringMap) *metav1.ObjectMetaArgs {
-	m.Annotations = annotations
-	return m
 }

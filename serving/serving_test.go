@@ -12,10 +12,9 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 
 	"llm-platform/internal/availability"
-	"llm-platform/internal/config"
 	"llm-platform/internal/rollout"
+	"llm-platform/internal/stack"
 	"llm-platform/internal/stacktest"
-	"llm-platform/serving"
 )
 
 func TestInferencePodRunsOnTheGPUPool(t *testing.T) {
@@ -201,10 +200,13 @@ func TestEveryModelGetsItsOwnObjects(t *testing.T) {
 	}
 }
 
-func TestPlanRollout(t *testing.T) {
-	m := config.Model{LivenessPeriodSeconds: 10, ModelLoadBudgetSeconds: 95, ImagePullBudgetSeconds: 0, Replicas: 2,
-		Drain: config.Drain{PreStopSleepSeconds: 5, DrainSeconds: 30}}
-	r, err := serving.PlanRollout(m, config.GPUPool{})
+func TestTimingsDeriveFromTheBudgets(t *testing.T) {
+	c := stacktest.Load(t, "dev").
+		Set(t, "serving.models[0].livenessPeriodSeconds", 10).
+		Set(t, "serving.models[0].modelLoadBudgetSeconds", 95).
+		Set(t, "serving.models[0].imagePullBudgetSeconds", 0).
+		Set(t, "serving.models[0].drain", map[string]any{"preStopSleepSeconds": 5, "drainSeconds": 30})
+	r, err := stack.ModelTimings(c.Config(t), c.Config(t).Serving.Models[0])
 	require.NoError(t, err)
 	assert.Equal(t, 10, r.StartupFailureThreshold, "95 s budget at 10 s periods needs 10 tries")
 	assert.Equal(t, 100+rollout.MarginSeconds, r.ProgressDeadlineSeconds)

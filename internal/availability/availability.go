@@ -6,22 +6,71 @@ package availability
 import (
 	"fmt"
 	"regexp"
+	"strings"
 
 	apiextensions "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	autoscalingv2 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/autoscaling/v2"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"llm-platform/internal/config"
 	"llm-platform/internal/labels"
+	"llm-platform/internal/rollout"
 )
+
+// Metrics an autoscaler scales on, and drivers that carry the signal.
+const (
+	// MetricCPU is the pods' CPU utilization against their request.
+	MetricCPU = "cpu"
+	// MetricPods is a per-pod custom metric, such as a queue depth.
+	MetricPods = "pods"
+	// DriverHPA is an HPA of the stack reading the custom metrics API.
+	DriverHPA = "hpa"
+	// DriverKEDA is a KEDA ScaledObject reading Prometheus; KEDA owns the HPA.
+	DriverKEDA = "keda"
+)
+
+// Autoscaling says whether and how a Deployment scales.
+type Autoscaling struct {
+	// Enabled: an autoscaler owns the replica count.
+	Enabled bool
+	// MinReplicas and MaxReplicas bound it; MinReplicas 0 needs DriverKEDA.
+	MinReplicas, MaxReplicas int
+	// Metric is MetricCPU or MetricPods.
+	Metric string
+	// Driver is DriverHPA or DriverKEDA.
+	Driver string
+	// MetricName is the Pods metric's name in the custom metrics API.
+	MetricName string
+	// Series is the Prometheus series behind it (KEDA queries, adapter
+	// rules); the translation from config fills in MetricName when unset.
+	Series string
+	// TargetAverageValue per pod of the Pods metric, for example "5".
+	TargetAverageValue string
+	// TargetCPUUtilization in percent of the request (MetricCPU).
+	TargetCPUUtilization int
+	// PrometheusAddress is where KEDA queries Prometheus.
+	PrometheusAddress string
+	// Query replaces the KEDA trigger's default query (the sum of Series
+	// over the workload's pods).
+	Query string
+	// ScaleUpStabilizationSeconds and ScaleDownStabilizationSeconds are the
+	// autoscaler's windows.
+	ScaleUpStabilizationSeconds, ScaleDownStabilizationSeconds int
+}
+
+// MaxReplicasOf is the most replicas a workload with this autoscaling and
+// fixed count runs (see rollout.MaxReplicas).
+func (a Autoscaling) MaxReplicasOf(replicas int) int {
+	return rollout.MaxReplicas(replicas, a.Enabled, a.MaxReplicas)
+}
 
 // NeedsBudget reports whether a workload gets a PodDisruptionBudget: only one
 // that can run more than one replica. At one replica any budget either blocks
 // every drain or protects nothing, so config validation warns instead.
-func NeedsBudget(replicas int, a config.Autoscaling) bool {
-	return config.MaxReplicas(replicas, a) > 1
+func NeedsBudget(replicas int, a Autoscaling) bool {
+	return a.MaxReplicasOf(replicas) > 1
 }
 
 // BudgetArgs describes a workload's PodDisruptionBudget.
@@ -30,21 +79,22 @@ type BudgetArgs struct {
 	Metadata *metav1.ObjectMetaArgs
 	// Workload whose selector the budget uses.
 	Workload labels.Workload
-	// Disruption is the validated configuration.
-	Disruption config.Disruption
+	// MaxUnavailable is a count ("1") or a percentage ("25%"), never 0.
+	MaxUnavailable string
 }
 
 // NewBudget creates a policy/v1 PodDisruptionBudget. Unhealthy pods may always
 // be evicted (AlwaysAllow): a pod that is not Ready serves nothing, and
 // protecting it would let one crash-looping pod block a node drain.
 func NewBudget(ctx *pulumi.Context, name string, args BudgetArgs, opts ...pulumi.ResourceOption) (*policyv1.PodDisruptionBudget, error) {
-	n, percent, err := config.ParseIntOrPercent(args.Disruption.MaxUnavailable)
-	if err != nil {
-		return nil, fmt.Errorf("disruption budget %q: %w", name, err)
-	}
-	var maxUnavailable pulumi.Input = pulumi.Int(n)
-	if percent {
-		maxUnavailable = pulumi.String(string(args.Disruption.MaxUnavailable))
+	var maxUnavailable pulumi.Input
+	switch v := intstr.Parse(args.MaxUnavailable); {
+	case v.Type == intstr.Int && v.IntVal > 0:
+		maxUnavailable = pulumi.Int(int(v.IntVal))
+	case v.Type == intstr.String && strings.HasSuffix(v.StrVal, "%"):
+		maxUnavailable = pulumi.String(v.StrVal)
+	default:
+		return nil, fmt.Errorf("disruption budget %q: maxUnavailable %q is neither a positive count nor a percentage", name, args.MaxUnavailable)
 	}
 	return policyv1.NewPodDisruptionBudget(ctx, name, &policyv1.PodDisruptionBudgetArgs{
 		Metadata: args.Metadata,
@@ -63,7 +113,7 @@ type AutoscalerArgs struct {
 	// Deployment is the name of the Deployment it scales.
 	Deployment pulumi.StringInput
 	// Autoscaling is the validated configuration (Enabled is true).
-	Autoscaling config.Autoscaling
+	Autoscaling Autoscaling
 }
 
 // NewAutoscaler creates an autoscaling/v2 HPA that scales up at once (doubling
@@ -74,15 +124,15 @@ func NewAutoscaler(ctx *pulumi.Context, name string, args AutoscalerArgs, opts .
 	a := args.Autoscaling
 	var metric autoscalingv2.MetricSpecArgs
 	switch a.Metric {
-	case config.MetricPods:
+	case MetricPods:
 		metric = autoscalingv2.MetricSpecArgs{
 			Type: pulumi.String("Pods"),
 			Pods: &autoscalingv2.PodsMetricSourceArgs{
 				Metric: &autoscalingv2.MetricIdentifierArgs{Name: pulumi.String(a.MetricName)},
-				Target: &autoscalingv2.MetricTargetArgs{Type: pulumi.String("AverageValue"), AverageValue: pulumi.String(string(a.TargetAverageValue))},
+				Target: &autoscalingv2.MetricTargetArgs{Type: pulumi.String("AverageValue"), AverageValue: pulumi.String(a.TargetAverageValue)},
 			},
 		}
-	case config.MetricCPU:
+	case MetricCPU:
 		metric = autoscalingv2.MetricSpecArgs{
 			Type: pulumi.String("Resource"),
 			Resource: &autoscalingv2.ResourceMetricSourceArgs{
@@ -109,7 +159,7 @@ func NewAutoscaler(ctx *pulumi.Context, name string, args AutoscalerArgs, opts .
 
 // behavior is every autoscaler's: up at once, down one pod a period after
 // the stabilization window.
-func behavior(a config.Autoscaling) *autoscalingv2.HorizontalPodAutoscalerBehaviorArgs {
+func behavior(a Autoscaling) *autoscalingv2.HorizontalPodAutoscalerBehaviorArgs {
 	return &autoscalingv2.HorizontalPodAutoscalerBehaviorArgs{
 		ScaleUp: &autoscalingv2.HPAScalingRulesArgs{
 			StabilizationWindowSeconds: pulumi.Int(a.ScaleUpStabilizationSeconds),
@@ -123,7 +173,7 @@ func behavior(a config.Autoscaling) *autoscalingv2.HorizontalPodAutoscalerBehavi
 			StabilizationWindowSeconds: pulumi.Int(a.ScaleDownStabilizationSeconds),
 			SelectPolicy:               pulumi.String("Min"),
 			Policies: autoscalingv2.HPAScalingPolicyArray{
-				autoscalingv2.HPAScalingPolicyArgs{Type: pulumi.String("Pods"), Value: pulumi.Int(1), PeriodSeconds: pulumi.Int(config.ScaleDownPeriodSeconds)},
+				autoscalingv2.HPAScalingPolicyArgs{Type: pulumi.String("Pods"), Value: pulumi.Int(1), PeriodSeconds: pulumi.Int(rollout.ScaleDownPeriodSeconds)},
 			},
 		},
 	}
@@ -138,7 +188,7 @@ type ScaledObjectArgs struct {
 	// HPAName names the HPA KEDA creates and owns.
 	HPAName string
 	// Autoscaling is the validated configuration (Driver keda).
-	Autoscaling config.Autoscaling
+	Autoscaling Autoscaling
 	// Query is the PromQL of the trigger: the total queue of the model.
 	Query pulumi.StringInput
 }
@@ -170,7 +220,7 @@ func NewScaledObject(ctx *pulumi.Context, name string, args ScaledObjectArgs, op
 				"metadata": pulumi.Map{
 					"serverAddress": pulumi.String(a.PrometheusAddress),
 					"query":         args.Query,
-					"threshold":     pulumi.String(string(a.TargetAverageValue)),
+					"threshold":     pulumi.String(a.TargetAverageValue),
 				},
 			}},
 		}},
@@ -182,8 +232,8 @@ func NewScaledObject(ctx *pulumi.Context, name string, args ScaledObjectArgs, op
 // the namespace's pods, summed per pod, under the metric's name. The stack
 // exports one per model that scales on a Pods metric (metricsAdapterRules),
 // to be added to the adapter's `rules:`.
-func AdapterRule(namespace string, a config.Autoscaling) map[string]any {
-	series := a.SeriesName()
+func AdapterRule(namespace string, a Autoscaling) map[string]any {
+	series := a.Series
 	return map[string]any{
 		"seriesQuery": fmt.Sprintf(`%s{namespace=%q,pod!=""}`, series, namespace),
 		"resources": map[string]any{"overrides": map[string]any{
@@ -197,7 +247,7 @@ func AdapterRule(namespace string, a config.Autoscaling) map[string]any {
 
 // Replicas is the Deployment's spec.replicas: nil when an HPA owns the count,
 // so that `pulumi up` never resets what the autoscaler chose.
-func Replicas(replicas int, a config.Autoscaling) pulumi.IntPtrInput {
+func Replicas(replicas int, a Autoscaling) pulumi.IntPtrInput {
 	if a.Enabled {
 		return nil
 	}
@@ -230,7 +280,7 @@ const PatchForce = "pulumi.com/patchForce"
 // apply; while `pulumi up` still owns it (autoscaling was just turned on),
 // the live count is applied again, so turning autoscaling on never resets a
 // running Deployment to the default of one replica.
-func ReplicaOptions(a config.Autoscaling) []pulumi.ResourceOption {
+func ReplicaOptions(a Autoscaling) []pulumi.ResourceOption {
 	if !a.Enabled {
 		return nil
 	}
@@ -250,7 +300,7 @@ func Adopted() pulumi.StringMap { return forceApply() }
 // (kube-controller-manager, through the scale subresource) still owns
 // spec.replicas, and an unforced apply of the configured count would fail
 // with a field conflict. When the HPA owns it, nothing is forced.
-func ReplicaOwnership(a config.Autoscaling) pulumi.StringMap {
+func ReplicaOwnership(a Autoscaling) pulumi.StringMap {
 	if a.Enabled {
 		return nil
 	}
@@ -259,4 +309,15 @@ func ReplicaOwnership(a config.Autoscaling) pulumi.StringMap {
 
 func forceApply() pulumi.StringMap {
 	return pulumi.StringMap{PatchForce: pulumi.String("true")}
+}
+
+// Kept are the options of an object the stack keeps on delete (a claim):
+// retained, and created through adopter when one is given, so that a kept
+// object of the same name is adopted instead of failing with AlreadyExists.
+func Kept(adopter pulumi.ProviderResource) []pulumi.ResourceOption {
+	opts := []pulumi.ResourceOption{pulumi.RetainOnDelete(true)}
+	if adopter != nil {
+		opts = append(opts, pulumi.Provider(adopter))
+	}
+	return opts
 }

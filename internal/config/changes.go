@@ -86,6 +86,7 @@ var Changes = map[string]Change{
 	"checkpoint.storage":                          ReplacedDataKept,
 	"checkpoint.disruption":                       InPlace,
 	"monitoring":                                  InPlace,
+	"clusterDomain":                               InPlace,
 	"cron":                                        InPlace,
 	SecretModelRegistryToken:                      RolledOut,
 	SecretRegistryCredentials:                     RolledOut,

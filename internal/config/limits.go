@@ -96,30 +96,38 @@ func (c *checker) atMostDay(key string, seconds int) {
 	}
 }
 
-// rolloutFits refuses budgets whose derived timings would not fit their
-// fields, naming the key that made them overflow.
-func (c *checker) rolloutFits(key string, m Model) {
-	_, err := rollout.Plan(rollout.Budgets{
+// keyed is a config key and the value written there.
+type keyed struct {
+	key   string
+	value int
+}
+
+// modelRolloutFits is rolloutFits for a model's budgets.
+func (c *checker) modelRolloutFits(key string, m Model) {
+	c.rolloutFits(rollout.Budgets{
 		ModelLoadSeconds:    m.ModelLoadBudgetSeconds,
 		ImagePullSeconds:    m.ImagePullBudgetSeconds,
 		ProbePeriodSeconds:  m.LivenessPeriodSeconds,
 		MaxReplicas:         MaxReplicas(m.Replicas, m.Autoscaling),
 		PreStopSleepSeconds: m.Drain.PreStopSleepSeconds,
 		DrainSeconds:        m.Drain.DrainSeconds,
+	}, map[string]keyed{
+		"ModelLoadSeconds": {key + ".modelLoadBudgetSeconds", m.ModelLoadBudgetSeconds},
+		"DrainSeconds":     {key + ".drain.drainSeconds", m.Drain.DrainSeconds},
+		"MaxReplicas":      {replicasKey(key, m.Autoscaling), MaxReplicas(m.Replicas, m.Autoscaling)},
 	})
+}
+
+// rolloutFits refuses budgets whose derived timings would not fit their
+// fields, naming the key (of keys, by rollout.Budgets field) that made them
+// overflow.
+func (c *checker) rolloutFits(b rollout.Budgets, keys map[string]keyed) {
+	_, err := rollout.Plan(b)
 	tooLarge, ok := err.(*rollout.TooLarge)
 	if !ok {
 		return
 	}
-	keys := map[string]struct {
-		key   string
-		value int
-	}{
-		"ModelLoadSeconds": {key + ".modelLoadBudgetSeconds", m.ModelLoadBudgetSeconds},
-		"DrainSeconds":     {key + ".drain.drainSeconds", m.Drain.DrainSeconds},
-		"MaxReplicas":      {replicasKey(key, m.Autoscaling), MaxReplicas(m.Replicas, m.Autoscaling)},
-	}
-	if k := keys[tooLarge.Budget]; !c.failed(k.key) {
+	if k, ok := keys[tooLarge.Budget]; ok && !c.failed(k.key) {
 		c.fail(k.key, k.value, "too large: "+tooLarge.Error(), "")
 	}
 }

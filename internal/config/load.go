@@ -15,7 +15,7 @@ var SecretKeys = []string{SecretModelRegistryToken, SecretRegistryCredentials}
 
 // OptionalKeys may be left out of a stack file; like the secrets, Pulumi.yaml
 // does not declare them (Pulumi requires every declared key without a default).
-var OptionalKeys = []string{"monitoring"}
+var OptionalKeys = []string{"monitoring", "clusterDomain"}
 
 // Keys lists every top-level key of the project. Render uses it to reject
 // unknown keys in stack files.
@@ -74,6 +74,9 @@ func Load(lookup Lookup, isSecret func(key string) bool) (Result, error) {
 
 	if text, ok := lookup("monitoring"); ok {
 		d.decodeJSON("monitoring", text, &cfg.Monitoring)
+	}
+	if domain, ok := lookup("clusterDomain"); ok {
+		cfg.ClusterDomain = domain
 	}
 
 	for _, key := range SecretKeys {

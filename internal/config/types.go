@@ -3,6 +3,8 @@
 // every problem at once. Components never read configuration themselves.
 package config
 
+import "slices"
+
 // Project is the Pulumi project name; every key lives under it.
 const Project = "llm-platform"
 
@@ -32,6 +34,9 @@ type Config struct {
 	// Monitoring configures the prometheus-operator objects (key `monitoring`,
 	// optional).
 	Monitoring Monitoring `json:"monitoring"`
+	// ClusterDomain is the cluster's DNS domain, which in-cluster endpoints
+	// end with (key `clusterDomain`, optional, default cluster.local).
+	ClusterDomain string `json:"clusterDomain"`
 	// Secrets says which optional secrets the stack was given; their values stay
 	// Pulumi secrets and are read by main, never stored here.
 	Secrets SecretsPresent `json:"-"`
@@ -106,8 +111,33 @@ type EgressRule struct {
 	CIDR string `json:"cidr"`
 	// Ports are TCP ports (at least one).
 	Ports []int `json:"ports"`
-	// Description says what lives there; it becomes an annotation.
+	// Description says what lives there.
 	Description string `json:"description"`
+	// Workloads may reach it (required): ingestion (the first run and the
+	// schedule's runs), transformation, checkpoint, inference (every model).
+	Workloads []string `json:"workloads"`
+}
+
+// The workloads an egress rule may name.
+const (
+	EgressIngestion      = "ingestion"
+	EgressTransformation = "transformation"
+	EgressCheckpoint     = "checkpoint"
+	EgressInference      = "inference"
+)
+
+// EgressWorkloads are the values of network.egress[].workloads.
+var EgressWorkloads = []string{EgressIngestion, EgressTransformation, EgressCheckpoint, EgressInference}
+
+// EgressFor is every rule that names workload.
+func (n Network) EgressFor(workload string) []EgressRule {
+	var out []EgressRule
+	for _, e := range n.Egress {
+		if slices.Contains(e.Workloads, workload) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // DNS locates the cluster DNS pods for the DNS egress allow.
@@ -355,6 +385,11 @@ type Transformation struct {
 	LivenessPath string `json:"livenessPath"`
 	// ReadinessPath (default /readyz).
 	ReadinessPath string `json:"readinessPath"`
+	// StartupBudgetSeconds is how long it may take to start before the
+	// startup probe gives up (default 300); with ImagePullBudgetSeconds
+	// (default 300) it sets the rollout's deadline and the Pulumi timeouts.
+	StartupBudgetSeconds   int `json:"startupBudgetSeconds"`
+	ImagePullBudgetSeconds int `json:"imagePullBudgetSeconds"`
 	// Autoscaling configures its HPA (cpu metric).
 	Autoscaling Autoscaling `json:"autoscaling"`
 	// Disruption configures its PDB.
@@ -377,6 +412,11 @@ type Checkpoint struct {
 	LivenessPath string `json:"livenessPath"`
 	// ReadinessPath (default /readyz).
 	ReadinessPath string `json:"readinessPath"`
+	// StartupBudgetSeconds is how long it may take to start before the
+	// startup probe gives up (default 300); with ImagePullBudgetSeconds
+	// (default 300) it sets the Pulumi timeouts.
+	StartupBudgetSeconds   int `json:"startupBudgetSeconds"`
+	ImagePullBudgetSeconds int `json:"imagePullBudgetSeconds"`
 	// MountPath of the checkpoint volume (default /checkpoints).
 	MountPath string `json:"mountPath"`
 	// Storage of each replica's claim (access mode default ReadWriteOnce).

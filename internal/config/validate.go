@@ -18,11 +18,29 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"llm-platform/internal/names"
+	"llm-platform/internal/rollout"
 )
+
+// Probe periods of the startup and liveness probes of the stages that are
+// not models (a model's is its livenessPeriodSeconds).
+const (
+	TransformationProbePeriodSeconds = 10
+	CheckpointProbePeriodSeconds     = 20
+)
+
+// startupBudgets checks a stage's startup and image-pull budgets.
+func (c *checker) startupBudgets(key string, startup, imagePull, period int) {
+	if startup < period {
+		c.fail(key+".startupBudgetSeconds", startup, fmt.Sprintf("must be at least the probe period (%d s)", period), "300")
+	}
+	c.atMostDay(key+".startupBudgetSeconds", startup)
+	c.atLeast(key+".imagePullBudgetSeconds", imagePull, 0)
+	c.atMostDay(key+".imagePullBudgetSeconds", imagePull)
+}
 
 // ScaleDownPeriodSeconds is the period of the HPA's scale-down policy: one pod
 // per period.
-const ScaleDownPeriodSeconds = 120
+const ScaleDownPeriodSeconds = rollout.ScaleDownPeriodSeconds
 
 // Values with a fixed set of choices.
 const (
@@ -91,11 +109,30 @@ func validate(cfg *Config, written map[string]bool) (warnings []string, errs []e
 	if !promDuration.MatchString(cfg.Monitoring.Interval) {
 		c.fail("monitoring.interval", cfg.Monitoring.Interval, "must be a Prometheus duration such as 30s or 1m", `"30s"`)
 	}
+	if errs := validation.IsDNS1123Subdomain(cfg.ClusterDomain); len(errs) > 0 {
+		c.fail("clusterDomain", cfg.ClusterDomain, "must be a DNS domain such as cluster.local: "+strings.Join(errs, "; "), `"cluster.local"`)
+	}
 	c.secretsInArgs(cfg)
 	c.replicasFitNamespace(cfg)
 	for i, m := range cfg.Serving.Models {
-		c.rolloutFits(fmt.Sprintf("serving.models[%d]", i), m)
+		c.modelRolloutFits(fmt.Sprintf("serving.models[%d]", i), m)
 	}
+	t := cfg.Pipeline.Transformation
+	c.rolloutFits(rollout.Budgets{
+		ModelLoadSeconds: t.StartupBudgetSeconds, ImagePullSeconds: t.ImagePullBudgetSeconds,
+		ProbePeriodSeconds: TransformationProbePeriodSeconds, MaxReplicas: MaxReplicas(t.Replicas, t.Autoscaling),
+	}, map[string]keyed{
+		"ModelLoadSeconds": {"pipeline.transformation.startupBudgetSeconds", t.StartupBudgetSeconds},
+		"MaxReplicas":      {replicasKey("pipeline.transformation", t.Autoscaling), MaxReplicas(t.Replicas, t.Autoscaling)},
+	})
+	cp := cfg.Checkpoint
+	c.rolloutFits(rollout.Budgets{
+		ModelLoadSeconds: cp.StartupBudgetSeconds, ImagePullSeconds: cp.ImagePullBudgetSeconds,
+		ProbePeriodSeconds: CheckpointProbePeriodSeconds, MaxReplicas: cp.Replicas,
+	}, map[string]keyed{
+		"ModelLoadSeconds": {"checkpoint.startupBudgetSeconds", cp.StartupBudgetSeconds},
+		"MaxReplicas":      {"checkpoint.replicas", cp.Replicas},
+	})
 	if len(c.errs) == 0 {
 		// Only a stack whose parts are each valid can be summed against its quota.
 		c.quotaFits(cfg)
@@ -127,6 +164,14 @@ func (c *checker) namespace(key string, ns Namespace) {
 	}
 	for i, rule := range nw.Egress {
 		k := fmt.Sprintf("%s.network.egress[%d]", key, i)
+		if len(rule.Workloads) == 0 {
+			c.fail(k+".workloads", rule.Workloads, fmt.Sprintf("required: name the workloads that may reach %s (%s); every other pod stays cut off from it", rule.CIDR, strings.Join(EgressWorkloads, ", ")), `["ingestion"]`)
+		}
+		for j, w := range rule.Workloads {
+			if !slices.Contains(EgressWorkloads, w) {
+				c.fail(fmt.Sprintf("%s.workloads[%d]", k, j), w, "must be one of "+strings.Join(EgressWorkloads, ", "), `"ingestion"`)
+			}
+		}
 		if ip, network, err := net.ParseCIDR(rule.CIDR); err != nil {
 			c.fail(k+".cidr", rule.CIDR, "must be a CIDR", `"10.20.0.0/16"`)
 		} else if !ip.Equal(network.IP) {
@@ -279,6 +324,7 @@ func (c *checker) pipeline(key string, p Pipeline, prod bool) {
 	c.port(k+".port", t.Port)
 	c.portMatchesArgs(k, t.Port, t.Args)
 	c.probePaths(k, t.ReadinessPath, t.LivenessPath)
+	c.startupBudgets(k, t.StartupBudgetSeconds, t.ImagePullBudgetSeconds, TransformationProbePeriodSeconds)
 	c.autoscaling(k+".autoscaling", t.Autoscaling, false)
 	c.replicasOwner(k, t.Autoscaling)
 	c.disruption(k, t.Disruption, t.Replicas, t.Autoscaling, names.Transformation)
@@ -291,6 +337,7 @@ func (c *checker) checkpoint(key string, cp Checkpoint, prod bool) {
 	c.port(key+".port", cp.Port)
 	c.portMatchesArgs(key, cp.Port, cp.Args)
 	c.probePaths(key, cp.ReadinessPath, cp.LivenessPath)
+	c.startupBudgets(key, cp.StartupBudgetSeconds, cp.ImagePullBudgetSeconds, CheckpointProbePeriodSeconds)
 	c.absolutePath(key+".mountPath", cp.MountPath)
 	c.storage(key+".storage", cp.Storage)
 	if cp.Storage.AccessMode == AccessReadOnlyMany {
@@ -450,10 +497,7 @@ func (c *checker) disruption(key string, d Disruption, replicas int, a Autoscali
 // MaxReplicas is the most replicas a workload runs: the HPA's maximum when it
 // scales, else its fixed count.
 func MaxReplicas(replicas int, a Autoscaling) int {
-	if a.Enabled {
-		return a.MaxReplicas
-	}
-	return replicas
+	return rollout.MaxReplicas(replicas, a.Enabled, a.MaxReplicas)
 }
 
 // ParseIntOrPercent reads "3" as (3, false) and "25%" as (25, true).

@@ -247,3 +247,23 @@ func Run(body pulumi.RunFunc, stack string, config map[string]string, secretKeys
 	)
 	return rec, err
 }
+
+// Find is the Kubernetes object of the kind and name, if one was registered.
+func (r *Recorder) Find(kind, name string) (Object, bool) {
+	for _, o := range r.Objects() {
+		if o.Kind() == kind && o.Name() == name {
+			return o, true
+		}
+	}
+	return Object{}, false
+}
+
+// Resource is the resource of the type token and Pulumi name, if one was registered.
+func (r *Recorder) Resource(typ, name string) (Resource, bool) {
+	for _, res := range r.Resources() {
+		if res.Type == typ && res.Name == name {
+			return res, true
+		}
+	}
+	return Resource{}, false
+}

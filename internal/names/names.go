@@ -17,23 +17,25 @@ const MaxModelNameLength = 40
 
 // Fixed names of the stack's objects inside the platform namespace.
 const (
-	Ingestion            = "ingestion"
-	Transformation       = "transformation"
-	Checkpoint           = "checkpoint"
-	CheckpointClaim      = "checkpoints"
-	Cron                 = "pipeline-schedule"
-	ModelRegistryToken   = "model-registry-token"
-	RegistryCredentials  = "registry-credentials"
-	NetworkDefaultDeny   = "default-deny"
-	NetworkAllowDNS      = "allow-dns"
-	NetworkAllowClients  = "allow-inference-clients"
-	NetworkAllowMetrics  = "allow-metrics-scrapers"
-	NetworkAllowEgress   = "allow-egress"
-	NetworkAllowInternal = "allow-platform-internal"
-	NetworkInternalOut   = "allow-platform-internal-egress"
-	LimitRange           = "defaults"
-	ResourceQuota        = "platform"
+	Ingestion           = "ingestion"
+	Transformation      = "transformation"
+	Checkpoint          = "checkpoint"
+	CheckpointClaim     = "checkpoints"
+	Cron                = "pipeline-schedule"
+	ModelRegistryToken  = "model-registry-token"
+	RegistryCredentials = "registry-credentials"
+	NetworkDefaultDeny  = "default-deny"
+	NetworkAllowDNS     = "allow-dns"
+	NetworkInternalOut  = "allow-platform-internal-egress"
+	LimitRange          = "defaults"
+	ResourceQuota       = "platform"
 )
+
+// NetworkIngress names the policy that lets a workload's declared clients in.
+func NetworkIngress(workload string) string { return "allow-in-" + workload }
+
+// NetworkEgress names the policy that lets a workload out to the networks it reaches.
+func NetworkEgress(workload string) string { return "allow-out-" + workload }
 
 // Inference names a model's Deployment, Service, PDB, HPA and ServiceAccount.
 func Inference(model string) string { return "inference-" + model }

@@ -6,9 +6,27 @@ package podspec
 import (
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-
-	"llm-platform/internal/config"
 )
+
+// ResourceList is cpu, memory and ephemeral storage, as Kubernetes quantities.
+type ResourceList struct {
+	CPU, Memory, EphemeralStorage string
+}
+
+// Resources are a container's requests and limits.
+type Resources struct {
+	Requests, Limits ResourceList
+}
+
+// Claim is a PersistentVolumeClaim's size, class and access mode.
+type Claim struct {
+	// Size, for example "100Gi".
+	Size string
+	// StorageClass; empty means the cluster's default class.
+	StorageClass string
+	// AccessMode, for example ReadWriteOnce.
+	AccessMode string
+}
 
 // NonRootUser is the uid and gid every container runs as unless the image's
 // own non-root user is wanted. 65532 is the conventional "nonroot" user of
@@ -34,11 +52,15 @@ func DefaultSecurity() Security {
 // PodSecurityContext is the pod-level half of Pod Security "restricted".
 func (s Security) PodSecurityContext() *corev1.PodSecurityContextArgs {
 	return &corev1.PodSecurityContextArgs{
-		RunAsNonRoot:   pulumi.BoolPtr(true),
-		RunAsUser:      pulumi.IntPtr(s.RunAsUser),
-		RunAsGroup:     pulumi.IntPtr(s.RunAsUser),
-		FsGroup:        pulumi.IntPtr(s.RunAsUser),
-		SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
+		RunAsNonRoot: pulumi.BoolPtr(true),
+		RunAsUser:    pulumi.IntPtr(s.RunAsUser),
+		RunAsGroup:   pulumi.IntPtr(s.RunAsUser),
+		FsGroup:      pulumi.IntPtr(s.RunAsUser),
+		// Without it the kubelet re-chowns every file of every claim on every
+		// start: minutes for a cache of model weights. OnRootMismatch walks
+		// the volume only when its root's owner or mode is not already right.
+		FsGroupChangePolicy: pulumi.String("OnRootMismatch"),
+		SeccompProfile:      &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
 	}
 }
 
@@ -53,9 +75,9 @@ func (s Security) ContainerSecurityContext() *corev1.SecurityContextArgs {
 	}
 }
 
-// Resources turns configured resources into requests and limits. Extended
+// ResourceRequirements turns configured resources into requests and limits. Extended
 // resources (GPUs) are added with requests equal to limits, as Kubernetes requires.
-func Resources(r config.Resources, extended map[string]int) *corev1.ResourceRequirementsArgs {
+func ResourceRequirements(r Resources, extended map[string]int) *corev1.ResourceRequirementsArgs {
 	requests := pulumi.StringMap{
 		"cpu":               pulumi.String(r.Requests.CPU),
 		"memory":            pulumi.String(r.Requests.Memory),
@@ -75,7 +97,7 @@ func Resources(r config.Resources, extended map[string]int) *corev1.ResourceRequ
 
 // Tmp is the /tmp emptyDir, bounded by the container's ephemeral-storage limit
 // so that a runaway writer is evicted rather than filling the node.
-func Tmp(r config.Resources) corev1.VolumeArgs {
+func Tmp(r Resources) corev1.VolumeArgs {
 	return corev1.VolumeArgs{
 		Name:     pulumi.String(TmpVolume),
 		EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(r.Limits.EphemeralStorage)},
@@ -93,7 +115,7 @@ func BaseEnv() corev1.EnvVarArray {
 	return corev1.EnvVarArray{corev1.EnvVarArgs{Name: pulumi.String("HOME"), Value: pulumi.String("/tmp")}}
 }
 
-// Shared is what main hands every workload: the pieces of a pod spec that are
+// Shared is what the stack hands every workload: the pieces of a pod spec that are
 // the same for all of them.
 type Shared struct {
 	// Namespace every object lives in.
@@ -141,7 +163,7 @@ func ClaimVolume(volumeName string, claimName pulumi.StringInput) corev1.VolumeA
 }
 
 // ClaimSpec is a claim's access mode, size and class.
-func ClaimSpec(s config.Storage) *corev1.PersistentVolumeClaimSpecArgs {
+func ClaimSpec(s Claim) *corev1.PersistentVolumeClaimSpecArgs {
 	spec := &corev1.PersistentVolumeClaimSpecArgs{
 		AccessModes: pulumi.StringArray{pulumi.String(s.AccessMode)},
 		Resources:   &corev1.VolumeResourceRequirementsArgs{Requests: pulumi.StringMap{"storage": pulumi.String(s.Size)}},
@@ -158,7 +180,7 @@ type ContainerSpec struct {
 	Name, Image string
 	Args        []string
 	// Resources are its cpu, memory and ephemeral-storage.
-	Resources config.Resources
+	Resources Resources
 	// Extended resources (GPUs), requests equal to limits.
 	Extended map[string]int
 	// Env is added after HOME.
@@ -176,7 +198,7 @@ func (s Security) Container(c ContainerSpec) corev1.ContainerArgs {
 		ImagePullPolicy: pulumi.String("IfNotPresent"),
 		Args:            pulumi.ToStringArray(c.Args),
 		Env:             append(BaseEnv(), c.Env...),
-		Resources:       Resources(c.Resources, c.Extended),
+		Resources:       ResourceRequirements(c.Resources, c.Extended),
 		SecurityContext: s.ContainerSecurityContext(),
 		VolumeMounts:    append(corev1.VolumeMountArray{TmpMount()}, c.Mounts...),
 	}

@@ -109,3 +109,18 @@ func saturatingMul(a, b int64) int64 {
 	}
 	return a * b
 }
+
+// ScaleDownPeriodSeconds is the period of the autoscaler's scale-down policy:
+// one pod per period. Validation warns about a stabilization window shorter
+// than it; the autoscalers are built with it.
+const ScaleDownPeriodSeconds = 120
+
+// MaxReplicas is the most replicas a workload runs: the autoscaler's maximum
+// when it scales, else its fixed count. The quota demand, the update timeout
+// and whether a workload gets a disruption budget all count from it.
+func MaxReplicas(replicas int, autoscaled bool, autoscalerMax int) int {
+	if autoscaled {
+		return autoscalerMax
+	}
+	return replicas
+}

@@ -54,29 +54,22 @@ func Program(ctx *pulumi.Context) error {
 	return nil
 }
 
-// Build creates every component from a validated configuration.
+// Build creates every component from a validated configuration: first each
+// component's Args, whose intents the platform turns into ServiceAccounts and
+// NetworkPolicies, then the platform, then the components inside it.
 func Build(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets) (*Stack, error) {
 	if cfg.Environment == "" {
 		return nil, errors.New("stack: configuration was not loaded")
 	}
-	workloads := []string{names.Ingestion, names.Transformation, names.Checkpoint, names.Cron}
-	var inferencePorts, metricsPorts []int
+	pipelineArgs, checkpointArgs, cronArgs := pipelineArgs(cfg), checkpointArgs(cfg), cronArgs(cfg)
+	var models []serving.Args
+	intents := append(pipelineArgs.Intents(), checkpointArgs.Intent(), cronArgs.Intent())
 	for _, m := range cfg.Serving.Models {
-		workloads = append(workloads, names.Inference(m.Name))
-		inferencePorts = append(inferencePorts, m.Port)
-		metricsPorts = append(metricsPorts, m.MetricsPort)
+		a := modelArgs(cfg, m)
+		models = append(models, a)
+		intents = append(intents, a.Intent())
 	}
-	plat, err := platform.New(ctx, "platform", platform.Args{
-		Namespace:           cfg.Namespace,
-		GPUResourceName:     cfg.GPUPool.ResourceName,
-		Workloads:           workloads,
-		InferencePorts:      inferencePorts,
-		MetricsPorts:        metricsPorts,
-		InternalPorts:       []int{cfg.Pipeline.Transformation.Port, cfg.Checkpoint.Port},
-		ModelRegistryToken:  secrets.ModelRegistryToken,
-		RegistryCredentials: secrets.RegistryCredentials,
-		Cluster:             config.ClusterFromPulumi(ctx),
-	})
+	plat, err := platform.New(ctx, "platform", platformArgs(cfg, secrets, config.ClusterFromPulumi(ctx), intents))
 	if err != nil {
 		return nil, err
 	}
@@ -94,61 +87,38 @@ func Build(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets) (*Sta
 	}
 	s := &Stack{Platform: plat}
 
-	s.Pipeline, err = pipeline.New(ctx, "pipeline", pipeline.Args{
-		Pipeline:                 cfg.Pipeline,
-		Ingestion:                shared(names.Ingestion, plat.PriorityBatch),
-		Transformation:           shared(names.Transformation, plat.PriorityBatch),
-		ModelRegistryTokenSecret: plat.ModelRegistryTokenSecret,
-		Adopter:                  plat.Adopter,
-	}, after)
-	if err != nil {
+	pipelineArgs.IngestionShared = shared(names.Ingestion, plat.PriorityBatch)
+	pipelineArgs.Ingestion.TokenSecret = plat.ModelRegistryTokenSecret
+	pipelineArgs.Transformation.Shared = shared(names.Transformation, plat.PriorityBatch)
+	pipelineArgs.Adopter = plat.Adopter
+	if s.Pipeline, err = pipeline.New(ctx, "pipeline", pipelineArgs, after); err != nil {
 		return nil, err
 	}
 
-	for _, m := range cfg.Serving.Models {
-		inf, err := serving.New(ctx, names.Inference(m.Name), serving.Args{
-			Model:                    m,
-			GPUPool:                  cfg.GPUPool,
-			Shared:                   shared(names.Inference(m.Name), plat.PriorityServing),
-			ModelRegistryTokenSecret: plat.ModelRegistryTokenSecret,
-			Adopter:                  plat.Adopter,
-		}, after)
+	for i, m := range cfg.Serving.Models {
+		args := models[i]
+		args.Shared = shared(names.Inference(m.Name), plat.PriorityServing)
+		args.TokenSecret = plat.ModelRegistryTokenSecret
+		args.Adopter = plat.Adopter
+		inf, err := serving.New(ctx, names.Inference(m.Name), args, after)
 		if err != nil {
 			return nil, err
 		}
 		s.Models = append(s.Models, inf)
 		if a := m.Autoscaling; a.Enabled && a.Metric == config.MetricPods && a.Driver == config.DriverHPA {
-			s.AdapterRules = append(s.AdapterRules, availability.AdapterRule(cfg.Namespace.Name, m.Autoscaling))
+			s.AdapterRules = append(s.AdapterRules, availability.AdapterRule(cfg.Namespace.Name, args.Autoscaling))
 		}
 	}
 
-	s.Checkpoint, err = checkpoint.New(ctx, "checkpoint", checkpoint.Args{
-		Checkpoint: cfg.Checkpoint,
-		Shared:     shared(names.Checkpoint, plat.PriorityServing),
-	}, after)
-	if err != nil {
+	checkpointArgs.Shared = shared(names.Checkpoint, plat.PriorityServing)
+	if s.Checkpoint, err = checkpoint.New(ctx, "checkpoint", checkpointArgs, after); err != nil {
 		return nil, err
 	}
 
-	scheduled := pipeline.IngestionWorkload(names.Cron)
-	s.Schedule, err = cron.New(ctx, "schedule", cron.Args{
-		Cron:      cfg.Cron,
-		Namespace: plat.Namespace,
-		Workload:  scheduled,
-		Run: pipeline.RunSpec(pipeline.IngestionPodArgs{
-			Ingestion:                cfg.Pipeline.Ingestion,
-			MountPath:                cfg.Pipeline.MountPath,
-			DataClaim:                s.Pipeline.DataClaim,
-			Shared:                   shared(names.Cron, plat.PriorityBatch),
-			Workload:                 scheduled,
-			ModelRegistryTokenSecret: plat.ModelRegistryTokenSecret,
-		}, pipeline.RunLimits{
-			BackoffLimit:            cfg.Cron.BackoffLimit,
-			ActiveDeadlineSeconds:   cfg.Cron.ActiveDeadlineSeconds,
-			TTLSecondsAfterFinished: &cfg.Cron.TTLSecondsAfterFinished,
-		}),
-	}, after)
-	if err != nil {
+	cronArgs.Shared = shared(names.Cron, plat.PriorityBatch)
+	cronArgs.Run.DataClaim = s.Pipeline.DataClaim
+	cronArgs.Run.TokenSecret = plat.ModelRegistryTokenSecret
+	if s.Schedule, err = cron.New(ctx, "schedule", cronArgs, after); err != nil {
 		return nil, err
 	}
 	if cfg.Monitoring.Enabled {
@@ -157,31 +127,6 @@ func Build(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets) (*Sta
 		}
 	}
 	return s, nil
-}
-
-// monitoringArgs says what to scrape and what to alert on.
-func monitoringArgs(cfg config.Config, s *Stack) monitoring.Args {
-	args := monitoring.Args{
-		Namespace:                 cfg.Namespace.Name,
-		Labels:                    cfg.Monitoring.Labels,
-		Interval:                  cfg.Monitoring.Interval,
-		InferenceDeploymentPrefix: names.Inference(""),
-		CronJob:                   names.Cron,
-		// The controller gives up on a run this late; a minute more is a miss.
-		MissedAfterSeconds: cfg.Cron.StartingDeadlineSeconds + 60,
-		ClaimPattern:       names.CheckpointClaim + "-.+|" + names.ModelCachePrefix + "-.+",
-		Targets: []monitoring.Target{
-			{Workload: s.Pipeline.TransformationWorkload, Port: "http", Path: "/metrics"},
-			{Workload: s.Checkpoint.Workload, Port: "http", Path: "/metrics"},
-		},
-	}
-	for i, m := range cfg.Serving.Models {
-		args.Targets = append(args.Targets, monitoring.Target{Workload: s.Models[i].Workload, Port: s.Models[i].MetricsPort, Path: m.MetricsPath})
-		if a := m.Autoscaling; a.Enabled && a.Metric == config.MetricPods {
-			args.Queues = append(args.Queues, monitoring.QueueSignal{Model: m.Name, Deployment: names.Inference(m.Name), Series: a.SeriesName(), Target: string(a.TargetAverageValue)})
-		}
-	}
-	return args
 }
 
 // Export publishes the stack outputs: what users and other stacks refer to.
@@ -193,14 +138,13 @@ func Export(ctx *pulumi.Context, s *Stack) {
 		endpoints[m.Model] = m.Endpoint
 		claims = append(claims, m.CacheClaim)
 	}
-	for _, c := range s.Checkpoint.ClaimNames {
-		claims = append(claims, pulumi.String(c))
-	}
 	ctx.Export("endpoints", endpoints)
 	ctx.Export("checkpointService", s.Checkpoint.ServiceName)
 	ctx.Export("cronJob", s.Schedule.CronJobName)
 	ctx.Export("ingestionJob", s.Pipeline.IngestionJob)
-	ctx.Export("claims", claims)
+	ctx.Export("claims", pulumi.All(claims, s.Checkpoint.ClaimNames).ApplyT(func(v []any) []string {
+		return append(v[0].([]string), v[1].([]string)...)
+	}).(pulumi.StringArrayOutput))
 	rules := pulumi.Array{}
 	for _, r := range s.AdapterRules {
 		rules = append(rules, pulumi.ToMap(r))

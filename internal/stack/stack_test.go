@@ -235,7 +235,7 @@ func TestSecretsReachKubernetesSecretsOnlyAsSecrets(t *testing.T) {
 			env = append(env, e.Name+"="+e.ValueFrom.SecretKeyRef.Name)
 		}
 	}
-	assert.Equal(t, []string{"MODEL_REGISTRY_TOKEN=model-registry-token"}, env)
+	assert.Equal(t, []string{"HF_TOKEN=model-registry-token"}, env, "the variable vLLM, TGI and SGLang read")
 	assert.False(t, stacktest.Run(t, stacktest.Load(t, "dev")).Has("Secret", "model-registry-token"), "no secret set, no Secret")
 }
 
@@ -255,7 +255,9 @@ func TestObjectCounts(t *testing.T) {
 	assert.Equal(t, 0, dev["PodDisruptionBudget"], "every dev workload runs one replica")
 	assert.Equal(t, 4, prod["PodDisruptionBudget"])
 	assert.Equal(t, 2, prod["HorizontalPodAutoscaler"])
-	assert.Equal(t, 7, prod["NetworkPolicy"])
+	// Deny, DNS, internal egress; in: transformation, checkpoint, two models;
+	// out: ingestion, the schedule, two models.
+	assert.Equal(t, 11, prod["NetworkPolicy"])
 	assert.Equal(t, 1, dev["Namespace"])
 }
 

@@ -16,6 +16,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"llm-platform/internal/config"
 	"llm-platform/internal/mock"
 	"llm-platform/internal/stack"
 	"llm-platform/internal/stackfile"
@@ -144,6 +145,16 @@ func (c *Config) PulumiConfig() map[string]string {
 		out["llm-platform:"+k], _ = c.Lookup(k)
 	}
 	return out
+}
+
+// Config is the configuration loaded and validated, as the program sees it.
+func (c *Config) Config(t testing.TB) config.Config {
+	t.Helper()
+	res, err := config.Load(c.Lookup, c.IsSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Config
 }
 
 // IsSecret reports whether key was set as a secret.
