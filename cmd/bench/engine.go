@@ -182,12 +182,8 @@ func engineReading(previews map[string][2]time.Duration, ups, floors map[string]
 	}
 	for _, s := range []string{"dev", "prod"} {
 		ratio := ups[s].Seconds() / floors[s].Seconds()
-		verdict := "within"
-		if ratio > 1.3 {
-			verdict = "above"
-		}
 		fmt.Fprintf(&b, "- `pulumi up` of %s to converged: %s, %.2fx the kubectl floor of %s, %s the 1.3x goal; its slowest step: %s s.\n",
-			s, secs(ups[s]), ratio, secs(floors[s]), verdict, slowest[s])
+			s, secs(ups[s]), ratio, secs(floors[s]), verdict(ratio, 1.3), slowest[s])
 	}
 	return []byte(b.String())
 }

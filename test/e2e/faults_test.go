@@ -24,7 +24,7 @@ import (
 	"llm-platform/internal/localcluster"
 	"llm-platform/internal/names"
 	"llm-platform/internal/render"
-	"llm-platform/serving"
+	"llm-platform/internal/stack"
 )
 
 // The fault scenarios run on stacks of their own (test/e2e/testdata), each in
@@ -187,7 +187,7 @@ func TestFaultDrainWithSpareNode(t *testing.T) {
 func TestFaultStuckRolloutAndExhaustedBudget(t *testing.T) {
 	deployFaultStacks(t)
 	ns := faults.Namespace.Name
-	plan, err := serving.PlanRollout(faults.Serving.Models[0], faults.GPUPool)
+	plan, err := stack.ModelTimings(faults, faults.Serving.Models[0])
 	require.NoError(t, err)
 	deadline := plan.ProgressDeadlineSeconds
 	require.Equal(t, int32(deadline), *deployment(t, ns, llama).Spec.ProgressDeadlineSeconds)
