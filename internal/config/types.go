@@ -91,7 +91,8 @@ type Network struct {
 	InferenceClients PeerSelector `json:"inferenceClients"`
 	// MetricsScrapers are namespaces whose pods may reach metrics ports (for example "monitoring").
 	MetricsScrapers []string `json:"metricsScrapers"`
-	// Egress lists the CIDRs and ports pods may reach: data sources, the model registry.
+	// Egress lists the CIDRs and ports outside the cluster, each with the
+	// workloads that may reach it: data sources, the model registry.
 	Egress []EgressRule `json:"egress"`
 	// DNS says where cluster DNS runs (default namespace kube-system, pods k8s-app=kube-dns).
 	DNS DNS `json:"dns"`
@@ -241,7 +242,7 @@ type ModelCache struct {
 type Autoscaling struct {
 	// Enabled turns the HPA on; the Deployment then leaves replicas to it (default false).
 	Enabled bool `json:"enabled"`
-	// MinReplicas (default: the workload's replicas).
+	// MinReplicas (default 1; 0 only with driver keda).
 	MinReplicas int `json:"minReplicas"`
 	// MaxReplicas (required when enabled).
 	MaxReplicas int `json:"maxReplicas"`
