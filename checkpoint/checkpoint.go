@@ -50,12 +50,9 @@ type Args struct {
 // Intent is what the store serves: the stack's pods and the scrapers on its port.
 func (a Args) Intent() intent.Workload {
 	return intent.Workload{
-		Name: names.Checkpoint,
-		Pods: Workload.Selector(),
-		Serves: []intent.Ingress{
-			{Port: a.Port, From: intent.Peers{Stack: true}},
-			{Port: a.Port, From: intent.Peers{Namespaces: a.Scrapers}},
-		},
+		Name:    names.Checkpoint,
+		Pods:    Workload.Selector(),
+		Serves:  intent.StackService(a.Port, a.Scrapers),
 		Reaches: a.Egress,
 	}
 }

@@ -96,12 +96,9 @@ func (a Args) Intents() []intent.Workload {
 		Pods:    run.Workload(names.Ingestion).Selector(),
 		Reaches: a.IngestionEgress,
 	}, {
-		Name: names.Transformation,
-		Pods: TransformationWorkload.Selector(),
-		Serves: []intent.Ingress{
-			{Port: t.Port, From: intent.Peers{Stack: true}},
-			{Port: t.Port, From: intent.Peers{Namespaces: t.Scrapers}},
-		},
+		Name:    names.Transformation,
+		Pods:    TransformationWorkload.Selector(),
+		Serves:  intent.StackService(t.Port, t.Scrapers),
 		Reaches: t.Egress,
 	}}
 }

@@ -49,3 +49,12 @@ type Egress struct {
 	// Description says what lives there.
 	Description string
 }
+
+// StackService is what a service of the stack itself declares: every pod of
+// the stack may reach port, and the scrapers (namespaces) may scrape it there.
+func StackService(port int, scrapers []string) []Ingress {
+	return []Ingress{
+		{Port: port, From: Peers{Stack: true}},
+		{Port: port, From: Peers{Namespaces: scrapers}},
+	}
+}
