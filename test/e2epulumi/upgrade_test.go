@@ -80,10 +80,17 @@ func upgradeFrom(t *testing.T, name, commit string, newObjects, oldObjects []str
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(old, "Pulumi."+stack+".yaml"), []byte(inNamespace(string(oldFile), ns)), 0o644))
 	oldClone := &engine.Clone{Dir: old, Env: clone.Env}
-	for _, line := range []string{"pulumi stack init " + stack, "pulumi up --yes --skip-preview --non-interactive --stack " + stack} {
-		out, err := oldClone.Run(15*time.Minute, line)
-		require.NoError(t, err, "the old version: %s\n%s", line, out)
-	}
+	out, err = oldClone.Run(time.Minute, "pulumi stack init "+stack)
+	require.NoError(t, err, out)
+	// Whatever happens, free the dev pool's GPU for what runs next; the
+	// namespace and claims stay.
+	t.Cleanup(func() {
+		if out, err := oldClone.Run(10*time.Minute, "pulumi destroy --yes --skip-preview --non-interactive --stack "+stack); err != nil {
+			t.Errorf("destroy the upgrade stack: %v\n%s", err, out)
+		}
+	})
+	out, err = oldClone.Run(15*time.Minute, "pulumi up --yes --skip-preview --non-interactive --stack "+stack)
+	require.NoError(t, err, "the old version's pulumi up\n%s", out)
 	model := names.Inference("llama-3-8b")
 	servingBefore := getDeployment(t, ns, model)
 	transformationBefore := getDeployment(t, ns, names.Transformation)
@@ -97,8 +104,12 @@ func upgradeFrom(t *testing.T, name, commit string, newObjects, oldObjects []str
 	// This version's stack file, with the salt the old version's stack init wrote.
 	initialized, err := os.ReadFile(filepath.Join(old, "Pulumi."+stack+".yaml"))
 	require.NoError(t, err)
-	salt := regexp.MustCompile(`(?m)^encryptionsalt: .*\n`).Find(initialized)
-	require.NoError(t, os.WriteFile(filepath.Join(work, "Pulumi."+stack+".yaml"), append(salt, inNamespace(readFile(t, "Pulumi.dev.yaml"), ns)...), 0o644))
+	saltLine := regexp.MustCompile(`(?m)^encryptionsalt: .*\n`)
+	salt := saltLine.Find(initialized)
+	require.NotEmpty(t, salt)
+	// The clone's dev file carries the dev stack's own salt: drop it.
+	current := saltLine.ReplaceAllString(readFile(t, "Pulumi.dev.yaml"), "")
+	require.NoError(t, os.WriteFile(filepath.Join(work, "Pulumi."+stack+".yaml"), append(salt, inNamespace(current, ns)...), 0o644))
 	defer os.Remove(filepath.Join(work, "Pulumi."+stack+".yaml"))
 	stop := watchAvailability(ns, map[string]int{model: 1})
 	sh(t, 15*time.Minute, "make deploy STACK="+stack+" PULUMI_FLAGS='--yes --skip-preview'")
@@ -129,8 +140,6 @@ func upgradeFrom(t *testing.T, name, commit string, newObjects, oldObjects []str
 	}
 	pulumi(t, 5*time.Minute, "preview --stack "+stack+" --expect-no-changes")
 	pulumi(t, 5*time.Minute, "preview --stack "+stack+" --refresh --expect-no-changes")
-	// Free the dev pool's GPU for what runs next; the namespace and claims stay.
-	pulumi(t, 10*time.Minute, "destroy --yes --skip-preview --stack "+stack)
 }
 
 // inNamespace moves a dev stack file to the namespace ns.
