@@ -32,7 +32,7 @@ func TestScheduleRunsIngestionOneAtATime(t *testing.T) {
 	// The same run as the first: completion mode, completions, parallelism and
 	// failure policy included (prod ingests in 8 shards, 4 at a time).
 	var first batchv1.Job
-	require.NoError(t, res.Only(t, "Job").Decode(&first))
+	require.NoError(t, res.OnlyNamed(t, "Job", "ingestion-").Decode(&first))
 	assert.Equal(t, *first.Spec.CompletionMode, *job.CompletionMode)
 	assert.Equal(t, int32(8), *job.Completions)
 	assert.Equal(t, int32(4), *job.Parallelism)

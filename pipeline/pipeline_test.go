@@ -18,7 +18,7 @@ import (
 func ingestionJob(t *testing.T, res *stacktest.Result) batchv1.Job {
 	t.Helper()
 	var job batchv1.Job
-	require.NoError(t, res.Only(t, "Job").Decode(&job))
+	require.NoError(t, res.OnlyNamed(t, "Job", "ingestion-").Decode(&job))
 	return job
 }
 

@@ -73,7 +73,7 @@ func TestNetworkIsDeniedExceptWhatTheStackNeeds(t *testing.T) {
 	assert.Equal(t, []string{"monitoring"}, llama.Spec.Ingress[1].From[0].NamespaceSelector.MatchExpressions[0].Values)
 
 	// Egress is per workload: the corpus only for ingestion runs, the
-	// registry only for the models.
+	// registry only for the models' fetch runs; the servers reach nothing.
 	cidrs := func(policy string) []string {
 		var p networkingv1.NetworkPolicy
 		res.Decode(t, "NetworkPolicy", policy, &p)
@@ -85,9 +85,9 @@ func TestNetworkIsDeniedExceptWhatTheStackNeeds(t *testing.T) {
 	}
 	assert.Equal(t, []string{"10.40.0.0/16"}, cidrs("allow-out-ingestion"))
 	assert.Equal(t, []string{"10.40.0.0/16"}, cidrs("allow-out-pipeline-schedule"), "a scheduled run reaches what the first run reaches")
-	assert.Equal(t, []string{"10.50.12.0/24"}, cidrs("allow-out-inference-llama-3-70b"))
-	assert.Equal(t, []string{"10.50.12.0/24"}, cidrs("allow-out-inference-bge-embed"))
-	for _, none := range []string{"transformation", "checkpoint"} {
+	assert.Equal(t, []string{"10.50.12.0/24"}, cidrs("allow-out-fetch-llama-3-70b"))
+	assert.Equal(t, []string{"10.50.12.0/24"}, cidrs("allow-out-fetch-bge-embed"))
+	for _, none := range []string{"transformation", "checkpoint", "inference-llama-3-70b", "inference-bge-embed"} {
 		assert.False(t, res.Has("NetworkPolicy", "allow-out-"+none), "%s reaches nothing outside", none)
 	}
 
@@ -159,7 +159,9 @@ func TestServingOutranksBatch(t *testing.T) {
 	assert.Equal(t, corev1.PreemptNever, *batch.PreemptionPolicy)
 	for _, tpl := range res.PodTemplates(t) {
 		want := "llm-platform-batch"
-		if tpl.Labels["app.kubernetes.io/name"] == "inference" || tpl.Labels["app.kubernetes.io/name"] == "checkpoint" {
+		// A fetch run is on its model's rollout path: serving priority.
+		switch tpl.Labels["app.kubernetes.io/name"] {
+		case "inference", "checkpoint", "fetch":
 			want = "llm-platform-serving"
 		}
 		assert.Equal(t, want, tpl.Spec.PriorityClassName, tpl.Owner)

@@ -7,6 +7,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 
 	"llm-platform/internal/availability"
 	"llm-platform/internal/intent"
@@ -72,7 +74,7 @@ func TestModelFromHandWrittenArgs(t *testing.T) {
 func TestModelIntent(t *testing.T) {
 	a := handWritten()
 	a.Egress = []intent.Egress{{CIDR: "10.1.0.0/16", Ports: []int{443}}}
-	got := a.Intent()
+	got := a.Intents()[0]
 	assert.Equal(t, "inference-mistral", got.Name)
 	assert.Equal(t, map[string]string{"app.kubernetes.io/name": "inference", "app.kubernetes.io/instance": "inference-mistral"}, got.Pods)
 	assert.Equal(t, []intent.Ingress{
@@ -96,4 +98,85 @@ func TestModelWithKEDAFromHandWrittenArgs(t *testing.T) {
 	_, so := rec.Find("ScaledObject", "inference-mistral")
 	assert.False(t, hpa)
 	assert.True(t, so)
+}
+
+// A fetched source: the fetch run fills the cache first, the server waits
+// for it, runs offline and reads the revision's directory.
+func TestFetchedSourceFromHandWrittenArgs(t *testing.T) {
+	a := handWritten()
+	a.Source = &serving.Source{
+		Scheme: "hf", URI: "hf://mistralai/Mistral-7B-Instruct-v0.3", Repo: "mistralai/Mistral-7B-Instruct-v0.3",
+		Revision: "e0bc86c23ce5aae1db576c8cca6f06f1f73af2db",
+		Fetch: serving.Fetch{
+			Image: "fetch:1", Args: []string{"huggingface-cli", "download", "$(SOURCE_REPO)"}, BudgetSeconds: 1800, BackoffLimit: 2,
+			Resources: a.Resources, Egress: []intent.Egress{{CIDR: "0.0.0.0/0", Ports: []int{443}}},
+			Shared: podspec.Shared{Namespace: pulumi.String("team-a"), Security: podspec.DefaultSecurity(), ServiceAccount: pulumi.String("fetch-sa")},
+		},
+	}
+	rec, err := mock.Run(func(ctx *pulumi.Context) error {
+		_, err := serving.New(ctx, "inference-mistral", a)
+		return err
+	}, "test", nil, nil)
+	require.NoError(t, err)
+
+	var job batchv1.Job
+	for _, o := range rec.Objects() {
+		if o.Kind() == "Job" {
+			require.NoError(t, o.Decode(&job))
+		}
+	}
+	require.Regexp(t, `^fetch-mistral-[0-9a-f]{10}$`, job.Name, "named by its spec: a new revision is a new run")
+	c := job.Spec.Template.Spec.Containers[0]
+	assert.Equal(t, []string{"/bin/sh", "-c"}, c.Command[:2])
+	assert.Contains(t, c.Command[2], serving.FetchMarker, "a revision already fetched is not fetched again")
+	assert.Equal(t, []string{"huggingface-cli", "download", "$(SOURCE_REPO)"}, c.Args)
+	assert.Contains(t, c.Env, corev1.EnvVar{Name: "MODEL_DIR", Value: "/models/mistral/e0bc86c23ce5aae1db576c8cca6f06f1f73af2db"})
+	assert.Equal(t, "HF_TOKEN", c.Env[len(c.Env)-1].Name, "the token goes to the fetch run")
+	assert.Equal(t, int64(1800), *job.Spec.ActiveDeadlineSeconds)
+	assert.Equal(t, "fetch-sa", job.Spec.Template.Spec.ServiceAccountName)
+	assert.Equal(t, "weights", job.Spec.Template.Spec.Volumes[1].PersistentVolumeClaim.ClaimName)
+	jobResource, ok := rec.Resource("kubernetes:batch/v1:Job", "inference-mistral-fetch")
+	require.True(t, ok)
+	assert.NotEmpty(t, jobResource.CreateTimeout, "pulumi up waits for the download, within its budget")
+	deployment, ok := rec.Resource("kubernetes:apps/v1:Deployment", "inference-mistral-deployment")
+	require.True(t, ok)
+	assert.Contains(t, deployment.DependsOn, "urn:pulumi:test::llm-platform::llm-platform:index:Inference$kubernetes:batch/v1:Job::inference-mistral-fetch",
+		"the Deployment is created and rolled only after the fetch run completes")
+
+	o, _ := rec.Find("Deployment", "inference-mistral")
+	var d appsv1.Deployment
+	require.NoError(t, o.Decode(&d))
+	server := d.Spec.Template.Spec.Containers[0]
+	assert.Contains(t, server.Env, corev1.EnvVar{Name: "HF_HUB_OFFLINE", Value: "1"})
+	assert.Contains(t, server.Env, corev1.EnvVar{Name: "MODEL_PATH", Value: "/models/mistral/e0bc86c23ce5aae1db576c8cca6f06f1f73af2db"})
+	for _, e := range server.Env {
+		assert.NotEqual(t, "HF_TOKEN", e.Name, "an offline server needs no token")
+	}
+
+	intents := a.Intents()
+	require.Len(t, intents, 2)
+	assert.Empty(t, intents[0].Reaches, "the server reaches no source")
+	assert.Equal(t, "fetch-mistral", intents[1].Name)
+	assert.Equal(t, a.Source.Fetch.Egress, intents[1].Reaches, "only the fetch run reaches the sources")
+}
+
+// A claim source: nothing is fetched or created; the server mounts the
+// claim read-only and reads the path inside it.
+func TestClaimSourceFromHandWrittenArgs(t *testing.T) {
+	a := handWritten()
+	a.Source = &serving.Source{Claim: "shared-weights", Path: "mistral/v3"}
+	rec, err := mock.Run(func(ctx *pulumi.Context) error {
+		_, err := serving.New(ctx, "inference-mistral", a)
+		return err
+	}, "test", nil, nil)
+	require.NoError(t, err)
+	for _, o := range rec.Objects() {
+		assert.NotContains(t, []string{"Job", "PersistentVolumeClaim"}, o.Kind(), "nothing to fetch, no cache to create")
+	}
+	o, _ := rec.Find("Deployment", "inference-mistral")
+	var d appsv1.Deployment
+	require.NoError(t, o.Decode(&d))
+	assert.Equal(t, "shared-weights", d.Spec.Template.Spec.Volumes[2].PersistentVolumeClaim.ClaimName)
+	assert.Contains(t, d.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "MODEL_PATH", Value: "/models/mistral/v3"})
+	assert.Len(t, a.Intents(), 1)
 }

@@ -57,13 +57,19 @@ type Args struct {
 	// Spread keeps replicas apart: the whenUnsatisfiable of the zone and the
 	// host constraint, each "" for none.
 	Spread Spread
+	// Source, when set, delivers the weights before the server starts: from
+	// an existing claim, or fetched into the cache. The server then runs
+	// offline (HF_HUB_OFFLINE=1) and reads them at $(MODEL_PATH).
+	Source *Source
 	// Cache is the claim model weights are cached on, kept on destroy and
-	// mounted at CacheMountPath; CacheClaimName is its object name.
+	// mounted at CacheMountPath; CacheClaimName is its object name. With a
+	// claim source no cache is created: that claim is mounted instead.
 	Cache          podspec.Claim
 	CacheClaimName string
 	CacheMountPath string
 	// TokenSecret, when set, names a Secret whose "token" key is exposed as
-	// HF_TOKEN, the variable vLLM, TGI and SGLang read for gated models.
+	// HF_TOKEN, the variable vLLM, TGI and SGLang read for gated models: to
+	// the fetch run when the weights are fetched, else to the server.
 	TokenSecret pulumi.StringInput
 	// ClusterDomain completes the endpoint's host name (cluster.local by default).
 	ClusterDomain string
@@ -102,10 +108,11 @@ func Workload(model string) labels.Workload {
 	return labels.Workload{Name: "inference", Instance: names.Inference(model), Component: "serving"}
 }
 
-// Intent is what the model serves and reaches: clients on its port,
-// scrapers on its metrics port, and its egress.
-func (a Args) Intent() intent.Workload {
-	return intent.Workload{
+// Intents are what the model serves and reaches: clients on its port,
+// scrapers on its metrics port, and its egress; and, when its weights are
+// fetched, the fetch run, the only one that reaches the sources.
+func (a Args) Intents() []intent.Workload {
+	out := []intent.Workload{{
 		Name: names.Inference(a.Model),
 		Pods: Workload(a.Model).Selector(),
 		Serves: []intent.Ingress{
@@ -113,7 +120,11 @@ func (a Args) Intent() intent.Workload {
 			{Port: a.MetricsPort, From: intent.Peers{Namespaces: a.Scrapers}},
 		},
 		Reaches: a.Egress,
+	}}
+	if a.fetched() {
+		out = append(out, intent.Workload{Name: FetchWorkload(a.Model).Instance, Pods: FetchWorkload(a.Model).Selector(), Reaches: a.Source.Fetch.Egress})
 	}
+	return out
 }
 
 // Inference is one served model.
@@ -132,6 +143,9 @@ type Inference struct {
 	ServiceName pulumi.StringOutput
 	// CacheClaim is the model-cache claim's name.
 	CacheClaim pulumi.StringOutput
+	// FetchJob is the name of the fetch run of the configured revision;
+	// empty when nothing is fetched.
+	FetchJob pulumi.StringOutput
 	// Timings are the probe thresholds, deadlines and timeouts derived from
 	// the budgets.
 	Timings rollout.Timings
@@ -151,17 +165,30 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		ports = append(ports, workload.Port{Name: "metrics", Port: args.MetricsPort})
 	}
 
-	cache, err := corev1.NewPersistentVolumeClaim(ctx, name+"-model-cache", &corev1.PersistentVolumeClaimArgs{
-		Metadata: &metav1.ObjectMetaArgs{
-			Name: pulumi.String(args.CacheClaimName), Namespace: args.Shared.Namespace, Labels: w.AllInput(),
-			Annotations: availability.Adopted(),
-		},
-		Spec: podspec.ClaimSpec(args.Cache),
-	}, append([]pulumi.ResourceOption{parent}, availability.Kept(args.Adopter)...)...)
-	if err != nil {
-		return nil, fmt.Errorf("serving %q: model cache: %w", name, err)
+	var after []pulumi.Resource
+	if args.Source != nil && args.Source.Claim != "" {
+		inf.CacheClaim = pulumi.String(args.Source.Claim).ToStringOutput()
+	} else {
+		cache, err := corev1.NewPersistentVolumeClaim(ctx, name+"-model-cache", &corev1.PersistentVolumeClaimArgs{
+			Metadata: &metav1.ObjectMetaArgs{
+				Name: pulumi.String(args.CacheClaimName), Namespace: args.Shared.Namespace, Labels: w.AllInput(),
+				Annotations: availability.Adopted(),
+			},
+			Spec: podspec.ClaimSpec(args.Cache),
+		}, append([]pulumi.ResourceOption{parent}, availability.Kept(args.Adopter)...)...)
+		if err != nil {
+			return nil, fmt.Errorf("serving %q: model cache: %w", name, err)
+		}
+		inf.CacheClaim = cache.Metadata.Name().Elem()
 	}
-	inf.CacheClaim = cache.Metadata.Name().Elem()
+	if args.fetched() {
+		job, err := newFetch(ctx, name, args, inf.CacheClaim, parent)
+		if err != nil {
+			return nil, err
+		}
+		inf.FetchJob = job.Metadata.Name().Elem()
+		after = append(after, job)
+	}
 
 	scrape := pulumi.StringMap{
 		"prometheus.io/scrape": pulumi.String("true"),
@@ -187,6 +214,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		Autoscaling:        args.Autoscaling,
 		MaxUnavailable:     args.MaxUnavailable,
 		Surge:              args.Pool.SpareCapacity,
+		After:              after,
 	}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("serving %q: %w", name, err)
@@ -208,10 +236,29 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 }
 
 func container(args Args) corev1.ContainerArgs {
-	// Hugging Face libraries (vLLM, TGI) cache weights under HF_HOME.
-	env := corev1.EnvVarArray{corev1.EnvVarArgs{Name: pulumi.String("HF_HOME"), Value: pulumi.String(args.CacheMountPath)}}
-	if args.TokenSecret != nil {
+	// Hugging Face libraries (vLLM, TGI) cache weights under HF_HOME. With
+	// a source the cache is read-only and HF_HOME only holds what the
+	// libraries write for themselves (remote code modules), on /tmp.
+	home := args.CacheMountPath
+	if args.Source != nil {
+		home = "/tmp/hf"
+	}
+	env := corev1.EnvVarArray{corev1.EnvVarArgs{Name: pulumi.String("HF_HOME"), Value: pulumi.String(home)}}
+	switch {
+	case args.Source != nil:
+		// The weights are on local disk: never reach for the hub.
+		env = append(env,
+			corev1.EnvVarArgs{Name: pulumi.String("HF_HUB_OFFLINE"), Value: pulumi.String("1")},
+			corev1.EnvVarArgs{Name: pulumi.String("TRANSFORMERS_OFFLINE"), Value: pulumi.String("1")},
+			corev1.EnvVarArgs{Name: pulumi.String("MODEL_PATH"), Value: pulumi.String(args.modelDir())},
+		)
+	case args.TokenSecret != nil:
 		env = append(env, podspec.SecretEnv("HF_TOKEN", args.TokenSecret, "token"))
+	}
+	cacheMount := corev1.VolumeMountArgs{Name: pulumi.String("model-cache"), MountPath: pulumi.String(args.CacheMountPath)}
+	if args.Source != nil {
+		// The server only reads what was delivered.
+		cacheMount.ReadOnly = pulumi.BoolPtr(true)
 	}
 	return args.Shared.Security.Container(podspec.ContainerSpec{
 		Name: "server", Image: args.Image, Args: args.Args, Resources: args.Resources,
@@ -219,7 +266,7 @@ func container(args Args) corev1.ContainerArgs {
 		Env:      env,
 		Mounts: corev1.VolumeMountArray{
 			corev1.VolumeMountArgs{Name: pulumi.String("shm"), MountPath: pulumi.String("/dev/shm")},
-			corev1.VolumeMountArgs{Name: pulumi.String("model-cache"), MountPath: pulumi.String(args.CacheMountPath)},
+			cacheMount,
 		},
 	})
 }

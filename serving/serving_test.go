@@ -80,7 +80,8 @@ func TestGracefulDrainAndSharedMemory(t *testing.T) {
 	assert.Equal(t, corev1.StorageMediumMemory, shm.EmptyDir.Medium)
 	assert.Equal(t, "16Gi", shm.EmptyDir.SizeLimit.String())
 	assert.Contains(t, c.VolumeMounts, corev1.VolumeMount{Name: "shm", MountPath: "/dev/shm"})
-	assert.Contains(t, c.VolumeMounts, corev1.VolumeMount{Name: "model-cache", MountPath: "/models"})
+	assert.Contains(t, c.VolumeMounts, corev1.VolumeMount{Name: "model-cache", MountPath: "/models", ReadOnly: true},
+		"the server reads what the fetch run delivered, and writes nothing there")
 }
 
 func TestSpreadAcrossZonesAndHosts(t *testing.T) {

@@ -25,6 +25,10 @@ const (
 	ReplacedDataKept Change = "replaced, data kept"
 	// ReplicaOwnership moves the replica count between `pulumi up` and the HPA.
 	ReplicaOwnership Change = "replica ownership moves"
+	// NewFetch creates a fetch run of the model's weights (a Job named by its
+	// spec); the Deployment rolls, when its weights' path changed, only after
+	// the run has completed.
+	NewFetch Change = "new fetch, then rolled out"
 	// Recreated builds the objects again under new names before the old ones
 	// go; retained objects (namespace, claims) stay behind.
 	Recreated Change = "recreated under new names"
@@ -58,6 +62,8 @@ var Changes = map[string]Change{
 	"serving.models[].readinessPath":              RolledOut,
 	"serving.models[].livenessPath":               RolledOut,
 	"serving.models[].livenessPeriodSeconds":      RolledOut,
+	"serving.models[].source":                     NewFetch,
+	"serving.models[].source.size":                ValidationOnly,
 	"serving.models[].modelLoadBudgetSeconds":     RolledOut,
 	"serving.models[].imagePullBudgetSeconds":     InPlace,
 	"serving.models[].resources":                  RolledOut,

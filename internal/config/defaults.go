@@ -92,11 +92,24 @@ func (m *Model) setDefaults() {
 		ImagePullBudgetSeconds: 300,
 		ShmSize:                "1Gi",
 		ModelCache:             ModelCache{Size: "50Gi", AccessMode: "ReadWriteOnce", MountPath: "/models"},
-		Autoscaling:            defaultAutoscaling(),
-		Disruption:             Disruption{MaxUnavailable: "1"},
-		Drain:                  Drain{PreStopSleepSeconds: 10, DrainSeconds: 60},
-		TopologySpread:         TopologySpread{Zone: SpreadScheduleAnyway, Host: SpreadScheduleAnyway},
+		Source: Source{Fetch: Fetch{
+			BudgetSeconds: 3600,
+			BackoffLimit:  3,
+			Resources:     Resources{Requests: ResourceList{CPU: "1", Memory: "2Gi", EphemeralStorage: "1Gi"}},
+		}},
+		Autoscaling:    defaultAutoscaling(),
+		Disruption:     Disruption{MaxUnavailable: "1"},
+		Drain:          Drain{PreStopSleepSeconds: 10, DrainSeconds: 60},
+		TopologySpread: TopologySpread{Zone: SpreadScheduleAnyway, Host: SpreadScheduleAnyway},
 	}
+}
+
+// DefaultFetchArgs are the downloader's args by source scheme. The fetch
+// container has SOURCE_URI, SOURCE_REPO (the URI without its scheme),
+// SOURCE_REVISION and MODEL_DIR in its environment.
+var DefaultFetchArgs = map[string][]string{
+	SourceHub: {"huggingface-cli", "download", "$(SOURCE_REPO)", "--revision", "$(SOURCE_REVISION)", "--local-dir", "$(MODEL_DIR)"},
+	SourceS3:  {"aws", "s3", "sync", "$(SOURCE_URI)", "$(MODEL_DIR)"},
 }
 
 // applyDerivedDefaults fills the defaults that depend on other values.
@@ -108,6 +121,10 @@ func applyDerivedDefaults(c *Config, written map[string]bool) {
 			m.MetricsPort = m.Port
 		}
 		defaultLimits(&m.Resources)
+		defaultLimits(&m.Source.Fetch.Resources)
+		if !written[fmt.Sprintf("serving.models[%d].source.fetch.args", i)] {
+			m.Source.Fetch.Args = DefaultFetchArgs[m.Source.Scheme()]
+		}
 	}
 	defaultLimits(&c.Pipeline.Ingestion.Resources)
 	defaultLimits(&c.Pipeline.Transformation.Resources)

@@ -37,7 +37,13 @@ func StackDemand(cfg *Config) Demand {
 		add(pods, m.Resources)
 		d.GPUs += pods * m.GPUs
 		d.GPUParts = append(d.GPUParts, fmt.Sprintf("%s: %d pods x %d", names.Inference(m.Name), pods, m.GPUs))
-		d.Storage.Add(resource.MustParse(string(m.ModelCache.Size)))
+		if m.Source.Scheme() != SourceClaim {
+			d.Storage.Add(resource.MustParse(string(m.ModelCache.Size)))
+		}
+		if m.Source.Fetched() {
+			// A fetch run of a new revision runs beside the serving pods.
+			add(1, m.Source.Fetch.Resources)
+		}
 	}
 	t := cfg.Pipeline.Transformation
 	add(MaxReplicas(t.Replicas, t.Autoscaling)+1, t.Resources) // the same one pod more

@@ -40,7 +40,10 @@ func (c *checker) secretsInArgs(cfg *Config) {
 		lists = append(lists, struct {
 			key  string
 			args []string
-		}{fmt.Sprintf("serving.models[%d].args", i), m.Args})
+		}{fmt.Sprintf("serving.models[%d].args", i), m.Args}, struct {
+			key  string
+			args []string
+		}{fmt.Sprintf("serving.models[%d].source.fetch.args", i), m.Source.Fetch.Args})
 	}
 	for _, l := range lists {
 		for i := range l.args {

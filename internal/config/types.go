@@ -3,7 +3,10 @@
 // every problem at once. Components never read configuration themselves.
 package config
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // Project is the Pulumi project name; every key lives under it.
 const Project = "llm-platform"
@@ -115,7 +118,8 @@ type EgressRule struct {
 	// Description says what lives there.
 	Description string `json:"description"`
 	// Workloads may reach it (required): ingestion (the first run and the
-	// schedule's runs), transformation, checkpoint, inference (every model).
+	// schedule's runs), transformation, checkpoint, inference (every model's
+	// server), fetch (every model's fetch run).
 	Workloads []string `json:"workloads"`
 }
 
@@ -125,10 +129,11 @@ const (
 	EgressTransformation = "transformation"
 	EgressCheckpoint     = "checkpoint"
 	EgressInference      = "inference"
+	EgressFetch          = "fetch"
 )
 
 // EgressWorkloads are the values of network.egress[].workloads.
-var EgressWorkloads = []string{EgressIngestion, EgressTransformation, EgressCheckpoint, EgressInference}
+var EgressWorkloads = []string{EgressIngestion, EgressTransformation, EgressCheckpoint, EgressInference, EgressFetch}
 
 // EgressFor is every rule that names workload.
 func (n Network) EgressFor(workload string) []EgressRule {
@@ -213,6 +218,10 @@ type Model struct {
 	// ShmSize sizes /dev/shm, a memory-backed emptyDir (default 1Gi); it counts
 	// against the memory limit.
 	ShmSize Quantity `json:"shmSize"`
+	// Source is where the weights come from and how they are fetched before
+	// the server starts (optional: without it the server downloads them
+	// itself, at every start, with a warning).
+	Source Source `json:"source"`
 	// ModelCache is the claim model weights are cached on, kept on destroy.
 	ModelCache ModelCache `json:"modelCache"`
 	// Autoscaling configures the HPA.
@@ -223,6 +232,69 @@ type Model struct {
 	Drain Drain `json:"drain"`
 	// TopologySpread configures spreading across zones and hosts.
 	TopologySpread TopologySpread `json:"topologySpread"`
+}
+
+// Source says where a model's weights come from.
+type Source struct {
+	// URI is hf://<org>/<name> (a Hugging Face Hub repository),
+	// s3://<bucket>/<prefix>, or claim://<claim>[/<path>] (an existing claim
+	// in the namespace that already holds them; nothing is fetched).
+	URI string `json:"uri"`
+	// Revision pins what is fetched: for hf a commit (40 hex digits; prod
+	// requires one) or, outside prod, a branch or tag; for s3 a label of the
+	// version under the prefix (required). A new revision is a new fetch.
+	Revision string `json:"revision"`
+	// Size of the weights, for example "16Gi" (optional): the model cache
+	// must hold it.
+	Size Quantity `json:"size"`
+	// Endpoint of a mirror or private store (optional): HF_ENDPOINT for hf,
+	// AWS_ENDPOINT_URL for s3.
+	Endpoint string `json:"endpoint"`
+	// Fetch is the run that fills the model cache (hf and s3).
+	Fetch Fetch `json:"fetch"`
+}
+
+// Fetch configures the Job that downloads a model's weights.
+type Fetch struct {
+	// Image of the downloader (required for hf and s3), for example one with
+	// huggingface_hub or the AWS CLI installed; it needs /bin/sh.
+	Image string `json:"image"`
+	// Args of the downloader (default for hf: huggingface-cli download
+	// $(SOURCE_REPO) --revision $(SOURCE_REVISION) --local-dir $(MODEL_DIR);
+	// for s3: aws s3 sync $(SOURCE_URI) $(MODEL_DIR)).
+	Args []string `json:"args"`
+	// BudgetSeconds bounds the whole fetch (default 3600): the Job's deadline
+	// and what `pulumi up` waits for it.
+	BudgetSeconds int `json:"budgetSeconds"`
+	// BackoffLimit is how many failed fetch pods are retried (default 3).
+	BackoffLimit int `json:"backoffLimit"`
+	// Resources of the downloader (default requests 1 cpu, 2Gi memory, 1Gi
+	// ephemeral storage; limits equal to requests).
+	Resources Resources `json:"resources"`
+}
+
+// Source schemes.
+const (
+	SourceHub   = "hf"
+	SourceS3    = "s3"
+	SourceClaim = "claim"
+)
+
+// Scheme is the source's scheme ("hf", "s3", "claim"), "" without a source.
+func (s Source) Scheme() string {
+	scheme, _, _ := strings.Cut(s.URI, "://")
+	return scheme
+}
+
+// Path is the source's URI without its scheme.
+func (s Source) Path() string {
+	_, path, _ := strings.Cut(s.URI, "://")
+	return path
+}
+
+// Fetched says the weights are downloaded by a fetch run.
+func (s Source) Fetched() bool {
+	return s.Scheme() == SourceHub || s.Scheme() == SourceS3
 }
 
 // ModelCache is a model's cache claim.

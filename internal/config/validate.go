@@ -264,9 +264,11 @@ func (c *checker) model(key string, m Model, pool GPUPool, prod bool) {
 	}
 	c.bytes(key+".modelCache.size", m.ModelCache.Size, `"100Gi"`)
 	c.accessMode(key+".modelCache.accessMode", m.ModelCache.AccessMode)
-	if m.ModelCache.AccessMode == AccessReadOnlyMany {
+	if m.ModelCache.AccessMode == AccessReadOnlyMany && m.Source.URI == "" {
 		c.warn(key+".modelCache.accessMode", "ReadOnlyMany: the server cannot write weights into the claim, so it serves only what was put there outside the stack")
 	}
+	c.source(key, m, prod)
+	c.modelPathInArgs(key, m)
 	c.absolutePath(key+".modelCache.mountPath", m.ModelCache.MountPath)
 	if MaxReplicas(m.Replicas, m.Autoscaling) > 1 && m.ModelCache.AccessMode == AccessReadWriteOnce {
 		c.fail(key+".modelCache.accessMode", m.ModelCache.AccessMode,

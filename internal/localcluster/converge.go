@@ -3,6 +3,7 @@ package localcluster
 import (
 	"fmt"
 	"io"
+	"path"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -42,17 +43,9 @@ func Checks(k Kubectl, cfg config.Config) []Check {
 		if len(list.Items) > 1 {
 			return false, fmt.Sprintf("%d runs, want one", len(list.Items))
 		}
-		j := list.Items[0]
-		for _, c := range j.Status.Conditions {
-			if c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue {
-				return true, fmt.Sprintf("Complete %d/%d", j.Status.Succeeded, *j.Spec.Completions)
-			}
-			if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
-				return false, "Failed: " + c.Message
-			}
-		}
-		return false, fmt.Sprintf("running %d/%d", j.Status.Succeeded, *j.Spec.Completions)
+		return jobState(list.Items[0])
 	}})
+	checks = append(checks, FetchChecks(k, cfg)...)
 	t := cfg.Pipeline.Transformation
 	checks = append(checks, deploymentCheck(k, ns, names.Transformation, wantReplicas(t.Replicas, t.Autoscaling)))
 	for _, m := range cfg.Serving.Models {
@@ -82,6 +75,61 @@ func Checks(k Kubectl, cfg config.Config) []Check {
 		return true, fmt.Sprintf("schedule %q, suspend %v", c.Spec.Schedule, *c.Spec.Suspend)
 	}})
 	return checks
+}
+
+// FetchChecks wait for the fetch run of each model's configured revision.
+func FetchChecks(k Kubectl, cfg config.Config) []Check {
+	var checks []Check
+	for _, m := range cfg.Serving.Models {
+		if !m.Source.Fetched() {
+			continue
+		}
+		instance := "fetch-" + m.Name
+		dir := path.Join(m.ModelCache.MountPath, m.Name, m.Source.Revision)
+		checks = append(checks, Check{"Job", instance, func() (bool, string) {
+			var list batchv1.JobList
+			if err := k.GetJSON(&list, "-n", cfg.Namespace.Name, "jobs", "-l", labels.Instance+"="+instance); err != nil {
+				return false, "missing"
+			}
+			for _, j := range list.Items {
+				if fetches(j, dir) {
+					done, state := jobState(j)
+					return done, "revision " + m.Source.Revision[:min(12, len(m.Source.Revision))] + ": " + state
+				}
+			}
+			return false, "missing for revision " + m.Source.Revision
+		}})
+	}
+	return checks
+}
+
+// fetches reports whether a fetch Job fills dir.
+func fetches(j batchv1.Job, dir string) bool {
+	for _, c := range j.Spec.Template.Spec.Containers {
+		for _, e := range c.Env {
+			if e.Name == "MODEL_DIR" && e.Value == dir {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// jobState says whether a Job completed, and how far it is.
+func jobState(j batchv1.Job) (bool, string) {
+	completions := int32(1)
+	if j.Spec.Completions != nil {
+		completions = *j.Spec.Completions
+	}
+	for _, c := range j.Status.Conditions {
+		if c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue {
+			return true, fmt.Sprintf("Complete %d/%d", j.Status.Succeeded, completions)
+		}
+		if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+			return false, "Failed: " + c.Message
+		}
+	}
+	return false, fmt.Sprintf("running %d/%d", j.Status.Succeeded, completions)
 }
 
 // wantReplicas is how many replicas a Deployment should settle at: the HPA's

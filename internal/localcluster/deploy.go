@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"llm-platform/internal/config"
+	"llm-platform/internal/mock"
+	"llm-platform/internal/names"
 	"llm-platform/internal/render"
 	"llm-platform/internal/stackfile"
 )
@@ -73,6 +75,9 @@ func Deploy(root, stackName string, k Kubectl, timeout time.Duration, out io.Wri
 	if diffErr == nil && strings.TrimSpace(diff) == "" {
 		fmt.Fprintf(out, "stack %s: the cluster already matches the render (%d objects); nothing to apply\n", stackName, len(objs))
 	} else {
+		if err := fetchFirst(k, cfg, objs, timeout, out); err != nil {
+			return o, fmt.Errorf("stack %s: %w", stackName, err)
+		}
 		fmt.Fprintf(out, "stack %s: applying %d objects (server-side, strict validation)\n", stackName, len(objs))
 		res, err := k.Apply(manifests)
 		o.Changed, o.Warnings = true, res.Warnings
@@ -89,4 +94,38 @@ func Deploy(root, stackName string, k Kubectl, timeout time.Duration, out io.Wri
 	}
 	Table(o.Checks, out)
 	return o, nil
+}
+
+// fetchFirst applies everything but the Deployments of models whose weights
+// are fetched, and waits for the fetch runs, as `pulumi up` does: a server
+// starts, or rolls to a new revision, only once its weights are on disk.
+func fetchFirst(k Kubectl, cfg config.Config, objs []mock.Object, timeout time.Duration, out io.Writer) error {
+	held := map[string]bool{}
+	for _, m := range cfg.Serving.Models {
+		if m.Source.Fetched() {
+			held[names.Inference(m.Name)] = true
+		}
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	var first []mock.Object
+	for _, o := range objs {
+		if !(o.Kind() == "Deployment" && held[o.Name()]) {
+			first = append(first, o)
+		}
+	}
+	manifests, err := render.Manifests(first)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "applying %d objects before the model servers, whose weights are fetched first\n", len(first))
+	res, err := k.Apply(manifests)
+	for _, w := range res.Warnings {
+		fmt.Fprintln(out, "  "+w)
+	}
+	if err != nil {
+		return err
+	}
+	return Wait(k, cfg.Namespace.Name, FetchChecks(k, cfg), timeout, out)
 }

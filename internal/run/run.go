@@ -73,7 +73,7 @@ func Spec(d Definition, shared podspec.Shared, workload labels.Workload, limits 
 		Completions:           pulumi.Int(d.Completions),
 		Parallelism:           pulumi.Int(d.Parallelism),
 		CompletionMode:        pulumi.String(completionMode),
-		PodFailurePolicy:      failurePolicy(names.Ingestion, d.FailFastExitCodes),
+		PodFailurePolicy:      FailurePolicy(names.Ingestion, d.FailFastExitCodes),
 		Template:              podTemplate(d, shared, workload),
 	}
 	if limits.TTLSecondsAfterFinished != nil {
@@ -87,13 +87,19 @@ func Spec(d Definition, shared podspec.Shared, workload labels.Workload, limits 
 // in place, so a changed run is a new Job under a new name, created beside the
 // old one, and never races the deletion of an object of the same name.
 func Name(spec *batchv1.JobSpecArgs) pulumi.StringOutput {
+	return NameBySpec(names.Ingestion, spec)
+}
+
+// NameBySpec is prefix, "-" and the first ten hex digits of the SHA-256 of
+// the Job spec as sent (see Name).
+func NameBySpec(prefix string, spec *batchv1.JobSpecArgs) pulumi.StringOutput {
 	return spec.ToJobSpecOutput().ApplyT(func(s batchv1.JobSpec) (string, error) {
 		text, err := json.Marshal(s)
 		if err != nil {
 			return "", err
 		}
 		sum := sha256.Sum256(text)
-		return names.Ingestion + "-" + hex.EncodeToString(sum[:])[:10], nil
+		return prefix + "-" + hex.EncodeToString(sum[:])[:10], nil
 	}).(pulumi.StringOutput)
 }
 
@@ -121,10 +127,10 @@ func podTemplate(d Definition, shared podspec.Shared, workload labels.Workload) 
 	}
 }
 
-// failurePolicy ignores pods lost to disruptions (a drained node, a
+// FailurePolicy ignores pods lost to disruptions (a drained node, a
 // preemption) so they do not count against backoffLimit, and fails the whole
 // Job at once on the exit codes that mean retrying is pointless.
-func failurePolicy(container string, failFast []int) *batchv1.PodFailurePolicyArgs {
+func FailurePolicy(container string, failFast []int) *batchv1.PodFailurePolicyArgs {
 	rules := batchv1.PodFailurePolicyRuleArray{batchv1.PodFailurePolicyRuleArgs{
 		Action: pulumi.String("Ignore"),
 		OnPodConditions: batchv1.PodFailurePolicyOnPodConditionsPatternArray{batchv1.PodFailurePolicyOnPodConditionsPatternArgs{

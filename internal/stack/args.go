@@ -1,6 +1,8 @@
 package stack
 
 import (
+	"strings"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"llm-platform/checkpoint"
@@ -73,6 +75,27 @@ func modelArgs(cfg config.Config, m config.Model) serving.Args {
 		Clients:        intent.Peers{Namespaces: nw.InferenceClients.Namespaces, PodLabels: nw.InferenceClients.PodLabels},
 		Scrapers:       nw.MetricsScrapers,
 		Egress:         egress(nw, config.EgressInference),
+		Source:         source(nw, m.Source),
+	}
+}
+
+// source is where a model's weights come from; nil without a source.
+func source(nw config.Network, s config.Source) *serving.Source {
+	switch s.Scheme() {
+	case "":
+		return nil
+	case config.SourceClaim:
+		claim, path, _ := strings.Cut(s.Path(), "/")
+		return &serving.Source{Claim: claim, Path: path}
+	}
+	f := s.Fetch
+	return &serving.Source{
+		Scheme: s.Scheme(), URI: s.URI, Repo: s.Path(), Revision: s.Revision, Endpoint: s.Endpoint,
+		Fetch: serving.Fetch{
+			Image: f.Image, Args: f.Args, BudgetSeconds: f.BudgetSeconds, BackoffLimit: f.BackoffLimit,
+			Resources: resources(f.Resources),
+			Egress:    egress(nw, config.EgressFetch),
+		},
 	}
 }
 

@@ -67,7 +67,7 @@ func Build(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets) (*Sta
 	for _, m := range cfg.Serving.Models {
 		a := modelArgs(cfg, m)
 		models = append(models, a)
-		intents = append(intents, a.Intent())
+		intents = append(intents, a.Intents()...)
 	}
 	plat, err := platform.New(ctx, "platform", platformArgs(cfg, secrets, config.ClusterFromPulumi(ctx), intents))
 	if err != nil {
@@ -98,6 +98,9 @@ func Build(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets) (*Sta
 	for i, m := range cfg.Serving.Models {
 		args := models[i]
 		args.Shared = shared(names.Inference(m.Name), plat.PriorityServing)
+		if args.Source != nil {
+			args.Source.Fetch.Shared = shared(serving.FetchWorkload(m.Name).Instance, plat.PriorityServing)
+		}
 		args.TokenSecret = plat.ModelRegistryTokenSecret
 		args.Adopter = plat.Adopter
 		inf, err := serving.New(ctx, names.Inference(m.Name), args, after)

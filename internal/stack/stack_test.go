@@ -2,11 +2,13 @@ package stack_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -52,11 +54,19 @@ func TestEveryPodPassesPodSecurityRestricted(t *testing.T) {
 	})
 }
 
+// Inference pods run on the GPU pool; so does the fetch run of a
+// ReadWriteOnce model cache (the claim attaches to the server's node), which
+// asks for no GPU. Nothing else tolerates the taint.
 func TestOnlyInferencePodsTolerateTheGPUTaint(t *testing.T) {
 	each(t, func(t *testing.T, res *stacktest.Result) {
 		inference := 0
 		for _, tpl := range res.PodTemplates(t) {
 			isInference := tpl.Labels["app.kubernetes.io/name"] == "inference"
+			if tpl.Labels["app.kubernetes.io/name"] == "fetch" {
+				_, asksGPU := tpl.Spec.Containers[0].Resources.Limits["nvidia.com/gpu"]
+				assert.False(t, asksGPU, "%s asks for no GPU", tpl.Owner)
+				continue
+			}
 			tolerates := false
 			for _, tol := range tpl.Spec.Tolerations {
 				if tol.Key == "nvidia.com/gpu" || tol.Operator == corev1.TolerationOpExists && tol.Key == "" {
@@ -235,7 +245,25 @@ func TestSecretsReachKubernetesSecretsOnlyAsSecrets(t *testing.T) {
 			env = append(env, e.Name+"="+e.ValueFrom.SecretKeyRef.Name)
 		}
 	}
-	assert.Equal(t, []string{"HF_TOKEN=model-registry-token"}, env, "the variable vLLM, TGI and SGLang read")
+	assert.Empty(t, env, "the server runs offline: the token goes to the fetch run only")
+	for _, o := range res.Objects {
+		if o.Kind() != "Job" || !strings.HasPrefix(o.Name(), "fetch-") {
+			continue
+		}
+		var job batchv1.Job
+		require.NoError(t, o.Decode(&job))
+		env = nil
+		for _, e := range job.Spec.Template.Spec.Containers[0].Env {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				env = append(env, e.Name+"="+e.ValueFrom.SecretKeyRef.Name)
+			}
+		}
+		assert.Equal(t, []string{"HF_TOKEN=model-registry-token"}, env, "the variable huggingface_hub reads")
+	}
+	c = c.Set(t, "serving.models[0].source", nil).Set(t, "serving.models[0].args", []any{"--model", "meta-llama/Meta-Llama-3-8B-Instruct"})
+	d = stacktest.Run(t, c).Deployment(t, "inference-llama-3-8b")
+	assert.Equal(t, "HF_TOKEN", d.Spec.Template.Spec.Containers[0].Env[len(d.Spec.Template.Spec.Containers[0].Env)-1].Name,
+		"without a source the server downloads, and reads the token as vLLM, TGI and SGLang do")
 	assert.False(t, stacktest.Run(t, stacktest.Load(t, "dev")).Has("Secret", "model-registry-token"), "no secret set, no Secret")
 }
 

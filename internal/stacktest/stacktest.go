@@ -204,14 +204,21 @@ func (r *Result) Find(t testing.TB, kind, name string) mock.Object {
 // Only returns the one object of kind, failing when there is not exactly one.
 func (r *Result) Only(t testing.TB, kind string) mock.Object {
 	t.Helper()
+	return r.OnlyNamed(t, kind, "")
+}
+
+// OnlyNamed is the one object of kind whose name starts with prefix (a Job
+// named by its spec: "ingestion-", "fetch-<model>-").
+func (r *Result) OnlyNamed(t testing.TB, kind, prefix string) mock.Object {
+	t.Helper()
 	var found []mock.Object
 	for _, o := range r.Objects {
-		if o.Kind() == kind {
+		if o.Kind() == kind && strings.HasPrefix(o.Name(), prefix) {
 			found = append(found, o)
 		}
 	}
 	if len(found) != 1 {
-		t.Fatalf("%d objects of kind %s, want exactly one", len(found), kind)
+		t.Fatalf("%d objects of kind %s named %s*, want exactly one", len(found), kind, prefix)
 	}
 	return found[0]
 }

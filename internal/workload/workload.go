@@ -119,6 +119,9 @@ type Args struct {
 	// (maxSurge 0, maxUnavailable 1): a surge pod would wait for room (a GPU)
 	// that does not exist, and the rollout would never finish.
 	Surge bool
+	// After are resources the Deployment is created and updated after (a
+	// fetch run of its weights): a change of both waits for them first.
+	After []pulumi.Resource
 	// FormerDeploymentName is an earlier Pulumi name of the Deployment: an
 	// alias, so stacks deployed before the rename update it in place.
 	FormerDeploymentName string
@@ -181,6 +184,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	deploymentMeta.Annotations = podspec.WorkloadAnnotations(availability.ReplicaOwnership(a))
 	deploymentOpts := append([]pulumi.ResourceOption{Timeouts(t)}, opts...)
 	deploymentOpts = append(deploymentOpts, availability.ReplicaOptions(a)...)
+	if len(args.After) > 0 {
+		deploymentOpts = append(deploymentOpts, pulumi.DependsOn(args.After))
+	}
 	if args.FormerDeploymentName != "" {
 		deploymentOpts = append(deploymentOpts, pulumi.Aliases([]pulumi.Alias{{Name: pulumi.String(args.FormerDeploymentName)}}))
 	}

@@ -87,8 +87,37 @@ func TestTransitions(t *testing.T) {
 			assert.Equal(t, "ghcr.io/llm-platform/ingest:0.3.2", jobs[0].Spec.Template.Spec.Containers[0].Image)
 		},
 	}, {
+		name: "model revision: fetched while the old pods serve, then rolled out", stack: "prod",
+		edit: replace("revision: 7129260dd854a80eb10ace5f61c20324b472b31c", "revision: 0cac6d727e4cdf117e1bde11e4c7badd8b963919"),
+		check: func(t *testing.T, ns string) {
+			jobs := fetchJobs(t, ns, "llama-3-70b")
+			require.Len(t, jobs, 1, "the old revision's run is gone, the new one exists")
+			require.NotNil(t, jobs[0].Status.CompletionTime)
+			assert.Contains(t, jobs[0].Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "SOURCE_REVISION", Value: "0cac6d727e4cdf117e1bde11e4c7badd8b963919"})
+			d := getDeployment(t, ns, names.Inference("llama-3-70b"))
+			env := d.Spec.Template.Spec.Containers[0].Env
+			assert.Equal(t, corev1.EnvVar{Name: "MODEL_PATH", Value: "/models/llama-3-70b/0cac6d727e4cdf117e1bde11e4c7badd8b963919"}, env[len(env)-1])
+			var sets appsv1.ReplicaSetList
+			require.NoError(t, kubectl.GetJSON(&sets, "-n", ns, "replicasets", "-l", "app.kubernetes.io/instance="+names.Inference("llama-3-70b")))
+			for _, rs := range sets.Items {
+				if rs.Annotations["deployment.kubernetes.io/revision"] == d.Annotations["deployment.kubernetes.io/revision"] {
+					assert.False(t, rs.CreationTimestamp.Before(jobs[0].Status.CompletionTime),
+						"the rollout (%s) began only after the new revision was fetched (%s)", rs.CreationTimestamp, jobs[0].Status.CompletionTime)
+				}
+			}
+		},
+	}, {
+		// A fetched source writes into its cache: the read-only mode needs the
+		// model without a source, its server downloading for itself again.
 		name: "model cache access mode: a new claim, the old one kept", stack: "prod",
-		edit: replaceNth("accessMode: ReadWriteMany", "accessMode: ReadOnlyMany", 2), // bge-embed's cache
+		edit: func(t *testing.T, text string) string {
+			text = replaceNth("accessMode: ReadWriteMany", "accessMode: ReadOnlyMany", 2)(t, text) // bge-embed's cache
+			text = replace(`args: ["--model-id", "$(MODEL_PATH)", "--port", "8000"]`, `args: ["--model-id", "BAAI/bge-large-en-v1.5", "--port", "8000"]`)(t, text)
+			start := strings.Index(text, "        source:\n          uri: hf://BAAI/bge-large-en-v1.5\n")
+			end := strings.Index(text[start:], "        gpus: 1\n")
+			require.True(t, start > 0 && end > 0)
+			return text[:start] + text[start+end:]
+		},
 		check: func(t *testing.T, ns string) {
 			d := getDeployment(t, ns, names.Inference("bge-embed"))
 			assert.Contains(t, claimsOf(d), names.ModelCache("bge-embed", "efs-sc", "ReadOnlyMany"))
@@ -314,6 +343,20 @@ func ingestionJobs(t *testing.T, ns string) []batchv1.Job {
 	t.Helper()
 	var list batchv1.JobList
 	require.NoError(t, kubectl.GetJSON(&list, "-n", ns, "jobs", "-l", labels.Instance+"="+names.Ingestion))
+	var live []batchv1.Job
+	for _, j := range list.Items {
+		if j.DeletionTimestamp == nil {
+			live = append(live, j)
+		}
+	}
+	return live
+}
+
+// fetchJobs are the live fetch runs of a model.
+func fetchJobs(t *testing.T, ns, model string) []batchv1.Job {
+	t.Helper()
+	var list batchv1.JobList
+	require.NoError(t, kubectl.GetJSON(&list, "-n", ns, "jobs", "-l", labels.Instance+"=fetch-"+model))
 	var live []batchv1.Job
 	for _, j := range list.Items {
 		if j.DeletionTimestamp == nil {
