@@ -184,7 +184,7 @@ func Alerts(args Args) []Alert {
 			Expr:     fmt.Sprintf(`kube_job_failed{%s,condition="true"} == 1`, ns),
 			For:      "1m",
 			Severity: "warning",
-			Summary:  "the pipeline run {{ $labels.job_name }} failed",
+			Summary:  "the run {{ $labels.job_name }} failed",
 		},
 		{
 			Name: "LLMScheduledRunMissed",
