@@ -94,6 +94,8 @@ up() {
   rm -rf "$kubeconfig.cache"
   write_config
   log "starting cluster $name"
+  # The ImageVolume gate (beta in 1.33 and 1.34, on by default from 1.35) lets
+  # the API server admit the image volumes of oci:// model sources.
   PATH="$bin:$PATH" "$bin/kwokctl" create cluster --name "$name" --runtime binary \
     --kube-apiserver-binary "$bin/kube-apiserver" \
     --kube-controller-manager-binary "$bin/kube-controller-manager" \
@@ -101,6 +103,7 @@ up() {
     --kwok-controller-binary "$bin/kwok" \
     --etcd-binary "$bin/etcd" \
     --enable metrics-server --metrics-server-binary "$bin/metrics-server" \
+    --kube-feature-gates ImageVolume=true \
     --config "$kwok_config" \
     --kubeconfig "$kubeconfig" \
     --wait 2m >"$root/build/kwokctl-$name.log" 2>&1 ||

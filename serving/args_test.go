@@ -180,3 +180,32 @@ func TestClaimSourceFromHandWrittenArgs(t *testing.T) {
 	assert.Contains(t, d.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "MODEL_PATH", Value: "/models/mistral/v3"})
 	assert.Len(t, a.Intents(), 1)
 }
+
+// An OCI image source: the kubelet pulls the weights as an image volume;
+// nothing is fetched and no claim is made.
+func TestImageSourceFromHandWrittenArgs(t *testing.T) {
+	a := handWritten()
+	a.Source = &serving.Source{Image: "ghcr.io/acme/weights/mistral:v0.3"}
+	var hasClaim bool
+	rec, err := mock.Run(func(ctx *pulumi.Context) error {
+		inf, err := serving.New(ctx, "inference-mistral", a)
+		if err == nil {
+			hasClaim = inf.HasClaim
+		}
+		return err
+	}, "test", nil, nil)
+	require.NoError(t, err)
+	assert.False(t, hasClaim, "no claim to export")
+	for _, o := range rec.Objects() {
+		assert.NotContains(t, []string{"Job", "PersistentVolumeClaim"}, o.Kind(), "nothing to fetch, no cache to create")
+	}
+	o, _ := rec.Find("Deployment", "inference-mistral")
+	var d appsv1.Deployment
+	require.NoError(t, o.Decode(&d))
+	volume := d.Spec.Template.Spec.Volumes[2]
+	require.NotNil(t, volume.Image)
+	assert.Equal(t, "ghcr.io/acme/weights/mistral:v0.3", volume.Image.Reference)
+	assert.Equal(t, corev1.PullIfNotPresent, volume.Image.PullPolicy)
+	assert.Contains(t, d.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "MODEL_PATH", Value: "/models"})
+	assert.Contains(t, d.Spec.Template.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "model-cache", MountPath: "/models", ReadOnly: true})
+}

@@ -141,8 +141,10 @@ type Inference struct {
 	Endpoint pulumi.StringOutput
 	// ServiceName is the Service's name.
 	ServiceName pulumi.StringOutput
-	// CacheClaim is the model-cache claim's name.
+	// CacheClaim is the name of the claim the weights are on, when HasClaim
+	// (an OCI image source has none).
 	CacheClaim pulumi.StringOutput
+	HasClaim   bool
 	// FetchJob is the name of the fetch run of the configured revision;
 	// empty when nothing is fetched.
 	FetchJob pulumi.StringOutput
@@ -166,9 +168,13 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 
 	var after []pulumi.Resource
-	if args.Source != nil && args.Source.Claim != "" {
+	switch {
+	case args.Source != nil && args.Source.Image != "":
+		// The kubelet pulls the image; there is no claim.
+	case args.Source != nil && args.Source.Claim != "":
 		inf.CacheClaim = pulumi.String(args.Source.Claim).ToStringOutput()
-	} else {
+		inf.HasClaim = true
+	default:
 		cache, err := corev1.NewPersistentVolumeClaim(ctx, name+"-model-cache", &corev1.PersistentVolumeClaimArgs{
 			Metadata: &metav1.ObjectMetaArgs{
 				Name: pulumi.String(args.CacheClaimName), Namespace: args.Shared.Namespace, Labels: w.AllInput(),
@@ -180,6 +186,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			return nil, fmt.Errorf("serving %q: model cache: %w", name, err)
 		}
 		inf.CacheClaim = cache.Metadata.Name().Elem()
+		inf.HasClaim = true
 	}
 	if args.fetched() {
 		job, err := newFetch(ctx, name, args, inf.CacheClaim, parent)
@@ -284,9 +291,19 @@ func podSpec(args Args, w labels.Workload, cacheClaim pulumi.StringInput) corev1
 			corev1.VolumeArgs{Name: pulumi.String("shm"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{
 				Medium: pulumi.String("Memory"), SizeLimit: pulumi.String(args.ShmSize),
 			}},
-			podspec.ClaimVolume("model-cache", cacheClaim),
+			cacheVolume(args, cacheClaim),
 		},
 	}
+}
+
+// cacheVolume is where the weights are: the model's claim, or its OCI image.
+func cacheVolume(args Args, claim pulumi.StringInput) corev1.VolumeArgs {
+	if args.Source != nil && args.Source.Image != "" {
+		return corev1.VolumeArgs{Name: pulumi.String("model-cache"), Image: &corev1.ImageVolumeSourceArgs{
+			Reference: pulumi.String(args.Source.Image), PullPolicy: pulumi.String("IfNotPresent"),
+		}}
+	}
+	return podspec.ClaimVolume("model-cache", claim)
 }
 
 // spread keeps replicas apart across zones and hosts. matchLabelKeys counts

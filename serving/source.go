@@ -16,13 +16,16 @@ import (
 	"llm-platform/internal/run"
 )
 
-// Source says where a model's weights come from. Either Claim names an
-// existing claim that holds them (at Path inside it), or Scheme is "hf" or
+// Source says where a model's weights come from. Claim names an existing
+// claim that holds them (at Path inside it); or Image is an OCI image or
+// artifact holding them, mounted as an image volume; or Scheme is "hf" or
 // "s3" and a fetch run downloads them into the model cache before the
 // server starts.
 type Source struct {
 	// Claim is an existing claim of the namespace holding the weights at Path.
 	Claim, Path string
+	// Image is the reference of an OCI image or artifact holding the weights.
+	Image string
 	// Scheme ("hf" or "s3"), URI, Repo (the URI without its scheme) and
 	// Revision of what is fetched; Endpoint, when set, is a mirror.
 	Scheme, URI, Repo, Revision, Endpoint string
@@ -69,7 +72,7 @@ func FetchWorkload(model string) labels.Workload {
 
 // fetched says the model's weights come from a fetch run.
 func (a Args) fetched() bool {
-	return a.Source != nil && a.Source.Claim == ""
+	return a.Source != nil && a.Source.Claim == "" && a.Source.Image == ""
 }
 
 // modelDir is where the server reads the weights.
@@ -79,6 +82,8 @@ func (a Args) modelDir() string {
 		return ""
 	case a.Source.Claim != "":
 		return path.Join(a.CacheMountPath, a.Source.Path)
+	case a.Source.Image != "":
+		return a.CacheMountPath
 	default:
 		return path.Join(a.CacheMountPath, a.Model, a.Source.Revision)
 	}

@@ -191,6 +191,8 @@ func TestWarnings(t *testing.T) {
 			"llm-platform:serving.models[0].source.revision: main is a branch or tag: it is fetched once and not again when it moves", "is a branch or tag: it is fetched once"},
 		{"fetch keys with a claim source", "dev", map[string]any{"serving.models[0].source": map[string]any{"uri": "claim://weights/llama", "revision": "r1"}},
 			"llm-platform:serving.models[0].source.revision: has no effect with a claim source", "has no effect with a claim source"},
+		{"oci source needs image volumes", "dev", map[string]any{"serving.models[0].source": map[string]any{"uri": "oci://ghcr.io/acme/weights/llama-3-8b:5f0b02c"}},
+			"llm-platform:serving.models[0].source.uri: oci: needs image volumes (Kubernetes 1.35, or 1.33 and 1.34 with the ImageVolume feature gate)", "needs image volumes"},
 		{"cache with room for one revision", "dev", map[string]any{"serving.models[0].source.size": "30Gi"},
 			"llm-platform:serving.models[0].modelCache.size: 40Gi holds one copy of the 30Gi weights", "holds one copy of the"},
 		{"autoscaling bound while off", "dev", map[string]any{"pipeline.transformation.autoscaling.maxReplicas": 4},

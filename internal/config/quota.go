@@ -37,7 +37,7 @@ func StackDemand(cfg *Config) Demand {
 		add(pods, m.Resources)
 		d.GPUs += pods * m.GPUs
 		d.GPUParts = append(d.GPUParts, fmt.Sprintf("%s: %d pods x %d", names.Inference(m.Name), pods, m.GPUs))
-		if m.Source.Scheme() != SourceClaim {
+		if m.Source.Cached() {
 			d.Storage.Add(resource.MustParse(string(m.ModelCache.Size)))
 		}
 		if m.Source.Fetched() {

@@ -28,7 +28,7 @@ func (c *checker) source(key string, m Model, prod bool) {
 	k := key + ".source"
 	if s.URI == "" {
 		if c.anyWritten(k + ".") {
-			c.fail(k+".uri", s.URI, "required when source is set: hf://<org>/<name>, s3://<bucket>/<prefix> or claim://<claim>", `"hf://meta-llama/Meta-Llama-3-8B-Instruct"`)
+			c.fail(k+".uri", s.URI, "required when source is set: hf://<org>/<name>, s3://<bucket>/<prefix>, claim://<claim> or oci://<image>", `"hf://meta-llama/Meta-Llama-3-8B-Instruct"`)
 			return
 		}
 		c.warn(k, "not set: the server downloads its weights itself at every start, needs egress to the hub, and the model-load budget must cover the download; set source to fetch them once, pinned, before the server starts")
@@ -60,14 +60,15 @@ func (c *checker) source(key string, m Model, prod bool) {
 		if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
 			c.fail(k+".uri", s.URI, "must be claim://<claim>[/<path>], naming a claim of the namespace", `"claim://llama-weights"`)
 		}
-		for _, unused := range []string{"revision", "size", "endpoint", "fetch"} {
-			if c.anyWritten(k + "." + unused) {
-				c.warn(k+"."+unused, "has no effect with a claim source: nothing is fetched")
-			}
-		}
+		c.unusedBySource(k, "claim")
+		return
+	case SourceImage:
+		c.image(k+".uri", s.Path(), prod)
+		c.unusedBySource(k, "oci")
+		c.warn(k+".uri", "oci: needs image volumes (Kubernetes 1.35, or 1.33 and 1.34 with the ImageVolume feature gate) and a container runtime that mounts them (containerd 2.1, CRI-O 1.31), which a preview cannot check")
 		return
 	default:
-		c.fail(k+".uri", s.URI, "must start with hf://, s3:// or claim://", `"hf://meta-llama/Meta-Llama-3-8B-Instruct"`)
+		c.fail(k+".uri", s.URI, "must start with hf://, s3://, claim:// or oci://", `"hf://meta-llama/Meta-Llama-3-8B-Instruct"`)
 		return
 	}
 	if s.Revision != "" && !revisionLabel.MatchString(s.Revision) {
@@ -100,6 +101,15 @@ func (c *checker) source(key string, m Model, prod bool) {
 			if cache.Cmp(twice) < 0 {
 				c.warn(key+".modelCache.size", "%s holds one copy of the %s weights: a revision change downloads beside the revision the running pods read, and fails for want of space", m.ModelCache.Size, s.Size)
 			}
+		}
+	}
+}
+
+// unusedBySource warns about the fetch keys of a source nothing is fetched for.
+func (c *checker) unusedBySource(k, scheme string) {
+	for _, unused := range []string{"revision", "size", "endpoint", "fetch"} {
+		if c.anyWritten(k + "." + unused) {
+			c.warn(k+"."+unused, "has no effect with a %s source: nothing is fetched", scheme)
 		}
 	}
 }

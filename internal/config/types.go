@@ -237,8 +237,10 @@ type Model struct {
 // Source says where a model's weights come from.
 type Source struct {
 	// URI is hf://<org>/<name> (a Hugging Face Hub repository),
-	// s3://<bucket>/<prefix>, or claim://<claim>[/<path>] (an existing claim
-	// in the namespace that already holds them; nothing is fetched).
+	// s3://<bucket>/<prefix>, claim://<claim>[/<path>] (an existing claim
+	// in the namespace that already holds them; nothing is fetched), or
+	// oci://<image reference> (an OCI image or artifact holding them, mounted
+	// as an image volume; the kubelet pulls it).
 	URI string `json:"uri"`
 	// Revision pins what is fetched: for hf a commit (40 hex digits; prod
 	// requires one) or, outside prod, a branch or tag; for s3 a label of the
@@ -278,6 +280,7 @@ const (
 	SourceHub   = "hf"
 	SourceS3    = "s3"
 	SourceClaim = "claim"
+	SourceImage = "oci"
 )
 
 // Scheme is the source's scheme ("hf", "s3", "claim"), "" without a source.
@@ -290,6 +293,12 @@ func (s Source) Scheme() string {
 func (s Source) Path() string {
 	_, path, _ := strings.Cut(s.URI, "://")
 	return path
+}
+
+// Cached says the weights live in the model's cache claim (fetched there,
+// or downloaded by the server itself without a source).
+func (s Source) Cached() bool {
+	return s.Scheme() != SourceClaim && s.Scheme() != SourceImage
 }
 
 // Fetched says the weights are downloaded by a fetch run.

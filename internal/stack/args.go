@@ -87,6 +87,8 @@ func source(nw config.Network, s config.Source) *serving.Source {
 	case config.SourceClaim:
 		claim, path, _ := strings.Cut(s.Path(), "/")
 		return &serving.Source{Claim: claim, Path: path}
+	case config.SourceImage:
+		return &serving.Source{Image: s.Path()}
 	}
 	f := s.Fetch
 	return &serving.Source{

@@ -139,7 +139,9 @@ func Export(ctx *pulumi.Context, s *Stack) {
 	claims := pulumi.StringArray{s.Pipeline.DataClaim}
 	for _, m := range s.Models {
 		endpoints[m.Model] = m.Endpoint
-		claims = append(claims, m.CacheClaim)
+		if m.HasClaim {
+			claims = append(claims, m.CacheClaim)
+		}
 	}
 	ctx.Export("endpoints", endpoints)
 	ctx.Export("checkpointService", s.Checkpoint.ServiceName)

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +21,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"llm-platform/internal/localcluster"
+	"llm-platform/internal/mock"
 	"llm-platform/internal/names"
+	"llm-platform/internal/render"
 	"llm-platform/serving"
 )
 
@@ -125,4 +128,46 @@ func TestFetchRunsBeforeTheServerAndAloneReachesTheSources(t *testing.T) {
 		assert.False(t, newest.CreationTimestamp.Before(fetched.Status.CompletionTime),
 			"the rollout (%s) began only after the new revision was fetched (%s)", newest.CreationTimestamp, fetched.Status.CompletionTime)
 	})
+}
+
+// An oci:// source is an image volume: with the ImageVolume gate on (as the
+// local cluster has it), the API server admits the Deployment strictly and
+// keeps the volume's reference.
+func TestImageSourceIsAdmitted(t *testing.T) {
+	cfg := deployTestStack(t, "sources")
+	dir := t.TempDir()
+	text, err := os.ReadFile(filepath.Join(testdata, "Pulumi.sources.yaml"))
+	require.NoError(t, err)
+	start := strings.Index(string(text), "        source:\n")
+	end := strings.Index(string(text), "        drain:")
+	require.True(t, start > 0 && end > start)
+	const image = "ghcr.io/llm-platform/weights/llama-3-8b:5f0b02c"
+	variant := string(text)[:start] + "        source: {uri: \"oci://" + image + "\"}\n" + string(text)[end:]
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "Pulumi.sources.yaml"), []byte(variant), 0o644))
+	objs, err := render.Objects(dir, "sources")
+	require.NoError(t, err)
+	var deploymentOnly []mock.Object
+	for _, o := range objs {
+		if o.Kind() == "Deployment" && o.Name() == names.Inference(cfg.Serving.Models[0].Name) {
+			// A name of its own: applied over the running Deployment, the
+			// claim volume another field manager owns would merge with it.
+			o.Fields["metadata"].(map[string]any)["name"] = "oci-variant"
+			deploymentOnly = append(deploymentOnly, o)
+		}
+	}
+	require.Len(t, deploymentOnly, 1)
+	manifest, err := render.Manifests(deploymentOnly)
+	require.NoError(t, err)
+	out, stderr, err := kubectl.Run(manifest, "create", "--dry-run=server", "--validate=strict", "-o", "json", "-f", "-")
+	require.NoError(t, err, stderr)
+	var admitted appsv1.Deployment
+	require.NoError(t, json.Unmarshal([]byte(out), &admitted))
+	var found bool
+	for _, v := range admitted.Spec.Template.Spec.Volumes {
+		if v.Image != nil {
+			found = true
+			assert.Equal(t, image, v.Image.Reference, "the API server kept the image volume")
+		}
+	}
+	assert.True(t, found, "an image volume in the admitted Deployment")
 }
