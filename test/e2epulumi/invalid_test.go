@@ -54,5 +54,7 @@ func missingSection(want string) (key string, ok bool) {
 		return "", false
 	}
 	key, rule, _ := strings.Cut(rest, ": ")
-	return key, strings.HasPrefix(rule, "null is invalid: required")
+	// A section is a top-level key; a required key inside one (an egress
+	// rule's workloads) is the program's to refuse.
+	return key, !strings.ContainsAny(key, ".[") && strings.HasPrefix(rule, "null is invalid: required")
 }
