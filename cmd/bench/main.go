@@ -162,11 +162,32 @@ func reading(runs int, one, twenty point, ours, floors map[string]time.Duration)
 			continue
 		}
 		ratio := ours[s].Seconds() / floors[s].Seconds()
+		what := "its render and server-side diff before the one apply"
+		if fetched(s) > 0 {
+			what = fmt.Sprintf("its render and server-side diff, and the wait for %d fetch run(s) before the model servers are applied, which the floor applies at once", fetched(s))
+		}
 		fmt.Fprintf(&b, "- Convergence of %s: the `make up` path took %s against the floor's %s (%.2fx, %s the 1.3x goal);\n"+
-			"  the %s it adds is its render and server-side diff before the one apply.\n",
-			s, secs(ours[s]), secs(floors[s]), ratio, verdict(ratio, 1.3), secs(ours[s]-floors[s]))
+			"  the %s it adds is %s.\n",
+			s, secs(ours[s]), secs(floors[s]), ratio, verdict(ratio, 1.3), secs(ours[s]-floors[s]), what)
 	}
 	return []byte(b.String())
+}
+
+// fetched is how many models of a stack have their weights fetched before
+// their server starts: `make up` and `pulumi up` wait for those runs, the
+// floor does not.
+func fetched(stack string) int {
+	root, err := os.Getwd()
+	must(err)
+	cfg, err := localcluster.LoadConfig(root, stack)
+	must(err)
+	n := 0
+	for _, m := range cfg.Serving.Models {
+		if m.Source.Fetched() {
+			n++
+		}
+	}
+	return n
 }
 
 func perObject(p point) float64 {
