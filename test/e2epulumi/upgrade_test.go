@@ -43,7 +43,7 @@ var upgrades = []struct {
 
 // A stack deployed by a landed version, upgraded by this one: the workloads
 // are updated in place (never deleted and recreated) and the serving
-// Deployment stays available throughout, the namespace is the same object,
+// Deployment never falls below its rollout floor, the namespace is the same object,
 // the claims are kept, and the result has no changes left.
 func TestUpgradeFromLandedVersions(t *testing.T) {
 	for _, u := range upgrades {
@@ -111,9 +111,12 @@ func upgradeFrom(t *testing.T, name, commit string, newObjects, oldObjects []str
 	current := saltLine.ReplaceAllString(readFile(t, "Pulumi.dev.yaml"), "")
 	require.NoError(t, os.WriteFile(filepath.Join(work, "Pulumi."+stack+".yaml"), append(salt, inNamespace(current, ns)...), 0o644))
 	defer os.Remove(filepath.Join(work, "Pulumi."+stack+".yaml"))
-	stop := watchAvailability(ns, map[string]int{model: 1})
+	// The rollout rules' floor, as in the transitions: the dev pool has no
+	// spare GPU, so its one replica is replaced in place (maxUnavailable 1).
+	upgraded := stackConfig(t, stack)
+	stop := watchAvailability(ns, availabilityFloors(upgraded, upgraded))
 	sh(t, 15*time.Minute, "make deploy STACK="+stack+" PULUMI_FLAGS='--yes --skip-preview'")
-	assert.Empty(t, stop(), "the model stays available through the upgrade")
+	assert.Empty(t, stop(), "the model never falls below the rollout's floor during the upgrade")
 
 	servingAfter := getDeployment(t, ns, model)
 	assert.Equal(t, servingBefore.UID, servingAfter.UID, "the serving Deployment was updated in place, never deleted")
