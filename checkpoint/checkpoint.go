@@ -120,11 +120,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	cp.Probes.Apply(&container, "http", timings, cp.Budgets.PreStopSleepSeconds)
 	pod := corev1.PodSpecArgs{
-		Containers: corev1.ContainerArray{container},
-		Volumes:    corev1.VolumeArray{podspec.Tmp(cp.Resources)},
-	}
-	if cp.Budgets.PreStopSleepSeconds+cp.Budgets.DrainSeconds > 0 {
-		pod.TerminationGracePeriodSeconds = pulumi.Int(timings.TerminationGracePeriodSeconds)
+		Containers:                    corev1.ContainerArray{container},
+		Volumes:                       corev1.VolumeArray{podspec.Tmp(cp.Resources)},
+		TerminationGracePeriodSeconds: cp.Budgets.GracePeriod(timings),
 	}
 
 	statefulSetMeta := meta()

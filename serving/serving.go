@@ -122,7 +122,7 @@ func (a Args) Intents() []intent.Workload {
 		Reaches: a.Egress,
 	}}
 	if a.fetched() {
-		out = append(out, intent.Workload{Name: FetchWorkload(a.Model).Instance, Pods: FetchWorkload(a.Model).Selector(), Reaches: a.Source.Fetch.Egress})
+		out = append(out, intent.Workload{Name: names.Fetch(a.Model), Pods: FetchWorkload(a.Model).Selector(), Reaches: a.Source.Fetch.Egress})
 	}
 	return out
 }
@@ -145,9 +145,6 @@ type Inference struct {
 	// (an OCI image source has none).
 	CacheClaim pulumi.StringOutput
 	HasClaim   bool
-	// FetchJob is the name of the fetch run of the configured revision;
-	// empty when nothing is fetched.
-	FetchJob pulumi.StringOutput
 	// Timings are the probe thresholds, deadlines and timeouts derived from
 	// the budgets.
 	Timings rollout.Timings
@@ -193,7 +190,6 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		if err != nil {
 			return nil, err
 		}
-		inf.FetchJob = job.Metadata.Name().Elem()
 		after = append(after, job)
 	}
 
@@ -234,9 +230,11 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	inf.Endpoint = pulumi.Sprintf("http://%s.%s.svc.%s:%d", inf.ServiceName, args.Shared.Namespace, domain, args.Port)
 
-	if err := ctx.RegisterResourceOutputs(inf, pulumi.Map{
-		"endpoint": inf.Endpoint, "serviceName": inf.ServiceName, "cacheClaim": inf.CacheClaim,
-	}); err != nil {
+	outputs := pulumi.Map{"endpoint": inf.Endpoint, "serviceName": inf.ServiceName}
+	if inf.HasClaim {
+		outputs["cacheClaim"] = inf.CacheClaim
+	}
+	if err := ctx.RegisterResourceOutputs(inf, outputs); err != nil {
 		return nil, err
 	}
 	return inf, nil

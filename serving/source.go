@@ -11,6 +11,7 @@ import (
 
 	"llm-platform/internal/intent"
 	"llm-platform/internal/labels"
+	"llm-platform/internal/names"
 	"llm-platform/internal/podspec"
 	"llm-platform/internal/rollout"
 	"llm-platform/internal/run"
@@ -67,7 +68,7 @@ echo "revision $SOURCE_REVISION fetched into $MODEL_DIR"`
 
 // FetchWorkload labels a model's fetch runs.
 func FetchWorkload(model string) labels.Workload {
-	return labels.Workload{Name: "fetch", Instance: "fetch-" + model, Component: "serving"}
+	return labels.Workload{Name: "fetch", Instance: names.Fetch(model), Component: "serving"}
 }
 
 // fetched says the model's weights come from a fetch run.
@@ -153,7 +154,7 @@ func newFetch(ctx *pulumi.Context, name string, args Args, cacheClaim pulumi.Str
 	// run): with a TTL every refresh would see it gone and fetch again.
 	job, err := batchv1.NewJob(ctx, name+"-fetch", &batchv1.JobArgs{
 		Metadata: &metav1.ObjectMetaArgs{
-			Name: run.NameBySpec("fetch-"+args.Model, spec), Namespace: f.Shared.Namespace, Labels: w.AllInput(),
+			Name: run.NameBySpec(names.Fetch(args.Model), spec), Namespace: f.Shared.Namespace, Labels: w.AllInput(),
 			Annotations: podspec.WorkloadAnnotations(nil),
 		},
 		Spec: spec,

@@ -38,10 +38,6 @@ func (c *checker) startupBudgets(key string, startup, imagePull, period int) {
 	c.atMostDay(key+".imagePullBudgetSeconds", imagePull)
 }
 
-// ScaleDownPeriodSeconds is the period of the HPA's scale-down policy: one pod
-// per period.
-const ScaleDownPeriodSeconds = rollout.ScaleDownPeriodSeconds
-
 // Values with a fixed set of choices.
 const (
 	MetricCPU  = "cpu"
@@ -463,9 +459,9 @@ func (c *checker) autoscaling(key string, a Autoscaling, podsMetricAllowed bool)
 	c.atMost(key+".scaleUpStabilizationSeconds", a.ScaleUpStabilizationSeconds, 3600)
 	c.atLeast(key+".scaleDownStabilizationSeconds", a.ScaleDownStabilizationSeconds, 0)
 	c.atMost(key+".scaleDownStabilizationSeconds", a.ScaleDownStabilizationSeconds, 3600)
-	if a.ScaleDownStabilizationSeconds < ScaleDownPeriodSeconds {
+	if a.ScaleDownStabilizationSeconds < rollout.ScaleDownPeriodSeconds {
 		c.warn(key+".scaleDownStabilizationSeconds", "%d is shorter than the scale-down policy's %d s period: the HPA counts that period from before a recent scale-up, so a fall right after one can undo it in one step",
-			a.ScaleDownStabilizationSeconds, ScaleDownPeriodSeconds)
+			a.ScaleDownStabilizationSeconds, rollout.ScaleDownPeriodSeconds)
 	}
 }
 

@@ -3,7 +3,6 @@ package localcluster
 import (
 	"fmt"
 	"io"
-	"path"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -84,15 +83,14 @@ func FetchChecks(k Kubectl, cfg config.Config) []Check {
 		if !m.Source.Fetched() {
 			continue
 		}
-		instance := "fetch-" + m.Name
-		dir := path.Join(m.ModelCache.MountPath, m.Name, m.Source.Revision)
+		instance := names.Fetch(m.Name)
 		checks = append(checks, Check{"Job", instance, func() (bool, string) {
 			var list batchv1.JobList
 			if err := k.GetJSON(&list, "-n", cfg.Namespace.Name, "jobs", "-l", labels.Instance+"="+instance); err != nil {
 				return false, "missing"
 			}
 			for _, j := range list.Items {
-				if fetches(j, dir) {
+				if fetches(j, m.Source.Revision) {
 					done, state := jobState(j)
 					return done, "revision " + m.Source.Revision[:min(12, len(m.Source.Revision))] + ": " + state
 				}
@@ -103,11 +101,11 @@ func FetchChecks(k Kubectl, cfg config.Config) []Check {
 	return checks
 }
 
-// fetches reports whether a fetch Job fills dir.
-func fetches(j batchv1.Job, dir string) bool {
+// fetches reports whether a fetch Job fetches revision.
+func fetches(j batchv1.Job, revision string) bool {
 	for _, c := range j.Spec.Template.Spec.Containers {
 		for _, e := range c.Env {
-			if e.Name == "MODEL_DIR" && e.Value == dir {
+			if e.Name == "SOURCE_REVISION" && e.Value == revision {
 				return true
 			}
 		}

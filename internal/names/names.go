@@ -40,6 +40,10 @@ func NetworkEgress(workload string) string { return "allow-out-" + workload }
 // Inference names a model's Deployment, Service, PDB, HPA and ServiceAccount.
 func Inference(model string) string { return "inference-" + model }
 
+// Fetch names a model's fetch runs (the prefix of their Jobs), their
+// ServiceAccount and the instance label of their pods.
+func Fetch(model string) string { return "fetch-" + model }
+
 // PipelineDataApp labels the shared pipeline claim.
 const PipelineDataApp = "pipeline-data"
 

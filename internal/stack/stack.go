@@ -99,7 +99,7 @@ func Build(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets) (*Sta
 		args := models[i]
 		args.Shared = shared(names.Inference(m.Name), plat.PriorityServing)
 		if args.Source != nil {
-			args.Source.Fetch.Shared = shared(serving.FetchWorkload(m.Name).Instance, plat.PriorityServing)
+			args.Source.Fetch.Shared = shared(names.Fetch(m.Name), plat.PriorityServing)
 		}
 		args.TokenSecret = plat.ModelRegistryTokenSecret
 		args.Adopter = plat.Adopter

@@ -82,6 +82,15 @@ func (b Budgets) Plan(p Probes, maxReplicas int) (rollout.Timings, error) {
 	})
 }
 
+// GracePeriod is the pod's terminationGracePeriodSeconds: the preStop sleep
+// and the drain, or nil (Kubernetes' default of 30 s) when both are 0.
+func (b Budgets) GracePeriod(t rollout.Timings) pulumi.IntPtrInput {
+	if b.PreStopSleepSeconds+b.DrainSeconds == 0 {
+		return nil
+	}
+	return pulumi.IntPtr(t.TerminationGracePeriodSeconds)
+}
+
 // Timeouts are the Pulumi customTimeouts of the object that t is for.
 func Timeouts(t rollout.Timings) pulumi.ResourceOption {
 	return pulumi.Timeouts(&pulumi.CustomTimeouts{Create: t.Create.String(), Update: t.Update.String(), Delete: t.Delete.String()})
@@ -176,9 +185,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	args.Probes.Apply(&container, args.Ports[0].Name, t, args.Budgets.PreStopSleepSeconds)
 	pod := args.Pod
 	pod.Containers = corev1.ContainerArray{container}
-	if args.Budgets.PreStopSleepSeconds+args.Budgets.DrainSeconds > 0 {
-		pod.TerminationGracePeriodSeconds = pulumi.Int(t.TerminationGracePeriodSeconds)
-	}
+	pod.TerminationGracePeriodSeconds = args.Budgets.GracePeriod(t)
 
 	deploymentMeta := meta()
 	deploymentMeta.Annotations = podspec.WorkloadAnnotations(availability.ReplicaOwnership(a))

@@ -356,7 +356,7 @@ func ingestionJobs(t *testing.T, ns string) []batchv1.Job {
 func fetchJobs(t *testing.T, ns, model string) []batchv1.Job {
 	t.Helper()
 	var list batchv1.JobList
-	require.NoError(t, kubectl.GetJSON(&list, "-n", ns, "jobs", "-l", labels.Instance+"=fetch-"+model))
+	require.NoError(t, kubectl.GetJSON(&list, "-n", ns, "jobs", "-l", labels.Instance+"="+names.Fetch(model)))
 	var live []batchv1.Job
 	for _, j := range list.Items {
 		if j.DeletionTimestamp == nil {
