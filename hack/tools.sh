@@ -4,7 +4,7 @@
 # already present at its pinned version is not rebuilt, so a second run takes
 # seconds; the Go build cache makes a rebuild after `make clean` fast too.
 #
-#   hack/tools.sh [control-plane|checks|all]   (default: all)
+#   hack/tools.sh [control-plane|checks|real-nodes|all]   (default: all but real-nodes)
 set -euo pipefail
 
 KUBERNETES_VERSION=v1.34.2
@@ -18,6 +18,10 @@ KEDA_VERSION=v2.18.0
 PROMETHEUS_VERSION=v0.316.0
 KUBE_SCORE_VERSION=v1.20.0
 ACTIONLINT_VERSION=v1.7.9
+# The real nodes' NetworkPolicy agent (firewall only; see README "Real nodes").
+KUBE_ROUTER_VERSION=v2.1.0
+# Debian's packages the real nodes run on, installed where missing.
+REAL_NODE_PACKAGES="containerd runc containernetworking-plugins socat iptables ipset iproute2 conntrack busybox-static"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/build/bin"
@@ -33,8 +37,11 @@ have() {
 stamp() { echo "$2" >"$stamps/$1"; }
 
 build_kubernetes() {
-  have kubernetes "$KUBERNETES_VERSION" && return
-  log "building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl $KUBERNETES_VERSION (cold: about 15 minutes on 2 cores)"
+  # The stamp names the commands too: a build from before the real nodes
+  # lacks the kubelet and kube-proxy.
+  local want="$KUBERNETES_VERSION +kubelet+kube-proxy"
+  have kubernetes "$want" && return
+  log "building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy $KUBERNETES_VERSION (cold: about 15 minutes on 2 cores)"
   local minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
   # Without these the binaries report v0.0.0-master, which clients cannot parse.
   local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION"
@@ -45,8 +52,10 @@ build_kubernetes() {
     k8s.io/kubernetes/cmd/kube-apiserver \
     k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler \
-    k8s.io/kubernetes/cmd/kubectl)
-  stamp kubernetes "$KUBERNETES_VERSION"
+    k8s.io/kubernetes/cmd/kubectl \
+    k8s.io/kubernetes/cmd/kubelet \
+    k8s.io/kubernetes/cmd/kube-proxy)
+  stamp kubernetes "$want"
 }
 
 build_etcd() {
@@ -78,6 +87,36 @@ control_plane() {
   build_kubernetes
 }
 
+# real_nodes: what hack/realnode.sh runs. Debian's packages are installed with
+# apt-get where missing (as root); the kubelet and kube-proxy come from the
+# control plane's build module, kube-router from its module; the fake GPU
+# device plugin and the images of the test doubles are ours, built every time
+# (the Go build cache makes that seconds, and an image's digest only changes
+# with its binary).
+real_nodes() {
+  local missing=() p
+  for p in $REAL_NODE_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+      log "cannot install ${missing[*]}: not root, or no apt-get; hack/realnode.sh check says what is missing"
+    else
+      log "installing ${missing[*]} (Debian's packages)"
+      apt-get update -qq >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+  fi
+  if ! "$root/hack/realnode.sh" check >/dev/null; then
+    log "this machine cannot run real nodes (hack/realnode.sh check says what is missing): nothing more to build"
+    return 0
+  fi
+  build_kubernetes
+  go_install kube-router "$KUBE_ROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+  (cd "$root" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/fakegpu" ./test/realnode/fakegpu)
+  (cd "$root" && go run ./test/doubles/cmd/build-images -out "$root/build/images")
+}
+
 checks() {
   go_install kube-score "$KUBE_SCORE_VERSION" github.com/zegl/kube-score/cmd/kube-score
   go_install actionlint "$ACTIONLINT_VERSION" github.com/rhysd/actionlint/cmd/actionlint
@@ -86,8 +125,9 @@ checks() {
 
 case "${1:-all}" in
   control-plane) control_plane ;;
+  real-nodes) real_nodes ;;
   checks) checks ;;
   all) control_plane; checks ;;
-  versions) echo "kubernetes $KUBERNETES_VERSION etcd $ETCD_VERSION kwok $KWOK_VERSION metrics-server $METRICS_SERVER_VERSION custom-metrics-apiserver $CUSTOM_METRICS_APISERVER_VERSION kube-score $KUBE_SCORE_VERSION actionlint $ACTIONLINT_VERSION prometheus-operator $PROMETHEUS_OPERATOR_VERSION keda $KEDA_VERSION prometheus $PROMETHEUS_VERSION" ;;
+  versions) echo "kubernetes $KUBERNETES_VERSION etcd $ETCD_VERSION kwok $KWOK_VERSION metrics-server $METRICS_SERVER_VERSION custom-metrics-apiserver $CUSTOM_METRICS_APISERVER_VERSION kube-router $KUBE_ROUTER_VERSION kube-score $KUBE_SCORE_VERSION actionlint $ACTIONLINT_VERSION prometheus-operator $PROMETHEUS_OPERATOR_VERSION keda $KEDA_VERSION prometheus $PROMETHEUS_VERSION" ;;
   *) echo "usage: $0 [control-plane|checks|all|versions]" >&2; exit 2 ;;
 esac
