@@ -5,7 +5,9 @@
 # kwokctl's work dir (build/kwok) and the kubeconfig (build/kubeconfig); a user's
 # ~/.kube/config is never touched.
 #
-#   hack/cluster.sh up      create the cluster unless it runs (idempotent)
+#   hack/cluster.sh up      create the cluster unless it runs (idempotent);
+#                           with REAL_NODES=1, real worker nodes join it
+#                           (hack/realnode.sh: kubelet, containerd, runc)
 #   hack/cluster.sh down    delete it
 #   hack/cluster.sh status  say whether it runs
 #   hack/cluster.sh custom-metrics
@@ -68,6 +70,14 @@ write_config() {
     echo "options:"
     echo "  metricsServerManifests:"
     echo "  - $metrics"
+    # kwokctl's binary runtime has kwok manage every node; it must manage
+    # only the fake ones (all carry this annotation), never a real node's
+    # pods (it would mark them Ready with an address of its own).
+    echo "componentsPatches:"
+    echo "- name: kwok-controller"
+    echo "  extraArgs:"
+    echo "  - {key: manage-all-nodes, value: 'false'}"
+    echo "  - {key: manage-nodes-with-annotation-selector, value: kwok.x-k8s.io/node=fake}"
     # Pods labelled e2e.llm-platform.dev/never-ready stay Pending: the fault
     # tests use them for a rollout that never becomes Ready and a run that never ends.
     echo "---"
@@ -78,13 +88,28 @@ write_config() {
       echo "---"; cat "$s/$f"
     done
     echo "---"
-    sed "s/self.spec.storageClassName == 'kwok-volume'/has(self.spec.storageClassName)/" "$s/volume/fast/pvc-provision.yaml"
+    sed "s/self.spec.storageClassName == 'kwok-volume'/has(self.spec.storageClassName) \&\& self.spec.storageClassName != 'real-local'/" "$s/volume/fast/pvc-provision.yaml"
+    # Claims of the class real-local get local volumes on the real nodes
+    # (hack/realnode.sh creates each directory): unlike a hostPath volume, the
+    # kubelet gives a local volume the pod's fsGroup, so a non-root pod can
+    # write its claim as on a cloud disk.
+    echo "---"
+    sed -e "s/name: pvc-provision$/name: pvc-provision-real-local/" \
+      -e "s/self.spec.storageClassName == 'kwok-volume'/self.spec.storageClassName == 'real-local'/" \
+      -e "s|^          hostPath:$|          local:|" \
+      -e "s|^            path: /tmp/kwok-local-path-provisioner/|            path: /var/lib/llm-platform/$name/volumes/|" \
+      -e "s|^            type: DirectoryOrCreate$|          nodeAffinity: {required: {nodeSelectorTerms: [{matchExpressions: [{key: llm-platform.dev/real-node, operator: In, values: [\"true\"]}]}]}}|" \
+      "$s/volume/fast/pvc-provision.yaml"
   } >"$kwok_config"
 }
 
 up() {
+  if [ -n "${REAL_NODES:-}" ]; then
+    "$root/hack/tools.sh" real-nodes
+  fi
   if running; then
     log "cluster $name already runs (kubeconfig: ${kubeconfig#$root/})"
+    real_nodes
     return
   fi
   "$root/hack/tools.sh" control-plane
@@ -109,6 +134,7 @@ up() {
     --wait 2m >"$root/build/kwokctl-$name.log" 2>&1 ||
     { cat "$root/build/kwokctl-$name.log" >&2; exit 1; }
   apply_crds
+  real_nodes
   log "cluster $name is ready (kubeconfig: ${kubeconfig#$root/}, log: build/kwokctl-$name.log)"
 }
 
@@ -201,7 +227,26 @@ apply_crds() {
   exit 1
 }
 
+# real_nodes: with REAL_NODES=1, the real worker nodes and their StorageClass.
+real_nodes() {
+  [ -n "${REAL_NODES:-}" ] || return 0
+  kc apply --server-side -f - >/dev/null <<EOF
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: real-local}
+provisioner: kwok.x-k8s.io/volume
+reclaimPolicy: Delete
+volumeBindingMode: Immediate
+allowVolumeExpansion: true
+EOF
+  "$root/hack/realnode.sh" up "$name" "$kubeconfig"
+}
+
 down() {
+  # Real nodes first: their kubelets would otherwise outlive the API server.
+  if [ -d "$root/build/realnode-$name" ] || ip netns list 2>/dev/null | grep -q "^$name-"; then
+    "$root/hack/realnode.sh" down "$name"
+  fi
   stop_custom_metrics
   "$bin/kwokctl" delete cluster --name "$name" --kubeconfig "$kubeconfig" >>"$root/build/kwokctl-$name.log" 2>&1 || true
   log "cluster $name deleted"
