@@ -25,6 +25,7 @@ lint: ## gofmt, go vet and actionlint (the GitHub workflows) must be clean.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/...
+	$(GO) vet -tags realnode ./test/realnode/
 	$(GO) vet -tags promtool ./monitoring/
 	hack/tools.sh checks
 	$(TOOLS)/actionlint
@@ -44,6 +45,14 @@ e2e: ## Apply the dev and prod renders to a real local control plane and check t
 	hack/tools.sh control-plane
 	$(GO) test -tags e2e -count=1 -timeout 20m ./test/e2e/
 
+.PHONY: realnode
+realnode: ## Real kubelets run a stack's pods: restricted, probes, weights, no request lost, NetworkPolicies (SKIPPED without root and containerd).
+	hack/tools.sh control-plane
+	hack/tools.sh real-nodes
+	@if ! missing=$$(hack/realnode.sh check); then \
+	  echo "realnode: SKIPPED, this machine cannot run real nodes; missing: $$(echo $$missing | tr '\n' ' ')"; exit 0; fi; \
+	$(GO) test -tags realnode -count=1 -timeout 30m -v ./test/realnode/
+
 .PHONY: e2e-pulumi
 e2e-pulumi: ## The real Pulumi engine on the local control plane: preview, up, drift, outputs, destroy (skipped without the engine).
 	@if ! hack/pulumi.sh engine; then echo "e2e-pulumi: SKIPPED, no Pulumi engine found; see README"; exit 0; fi; \
@@ -55,7 +64,7 @@ alerts: ## promtool checks prod's alert rules and runs their unit tests (monitor
 	$(GO) test -tags promtool -count=1 ./monitoring/
 
 .PHONY: test
-test: lint unit render score alerts e2e e2e-pulumi ## Every test: lint, unit tests, renders, kube-score, alert rules, end-to-end on the local control plane, the Pulumi engine tier.
+test: lint unit render score alerts e2e realnode e2e-pulumi ## Every test: lint, unit tests, renders, kube-score, alert rules, end-to-end on the local control plane, real nodes, the Pulumi engine tier.
 
 .PHONY: bench
 bench: ## Render and convergence benchmarks; prints a table and writes BENCHMARKS.md.
