@@ -127,6 +127,7 @@ func main() {
 	if !*skipCluster {
 		engineReading = benchEngine(root, w, floors)
 		benchQueue(root, w)
+		benchRealNodes(root, w)
 	}
 	path := *out
 	if !filepath.IsAbs(path) {

@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"llm-platform/internal/localcluster"
 )
 
 // loadRate is the steady request rate of every zero-loss scenario, per
@@ -20,41 +21,18 @@ const (
 	maxLoad  = 6 * time.Minute
 )
 
-// LoadResult is what one stream of requests measured.
-type LoadResult struct {
-	Scenario string  `json:"scenario"`
-	Sent     int     `json:"sent"`
-	Failed   int     `json:"failed"`
-	Rate     float64 `json:"ratePerSecond"`
-	Seconds  float64 `json:"seconds"`
-	// Errors counts failures by their message (status or transport error).
-	Errors map[string]int `json:"errors,omitempty"`
-	// Pods counts answers by the pod that served them.
-	Pods map[string]int `json:"pods"`
-}
-
-func (r LoadResult) String() string {
-	var errs []string
-	for e, n := range r.Errors {
-		errs = append(errs, fmt.Sprintf("%dx %s", n, e))
-	}
-	sort.Strings(errs)
-	return fmt.Sprintf("%s: %d sent, %d failed in %.0f s (%.1f/s), served by %v %s",
-		r.Scenario, r.Sent, r.Failed, r.Seconds, r.Rate, r.Pods, strings.Join(errs, "; "))
-}
-
 // load sends POST /v1/completions to url at loadRate per second, each on a
 // new connection from the node namespace client dials from, until stop.
 type load struct {
 	mu      sync.Mutex
-	res     LoadResult
+	res     localcluster.LoadResult
 	started time.Time
 	done    chan struct{}
 	wg      sync.WaitGroup
 }
 
 func startLoad(scenario string, client *http.Client, url string) *load {
-	l := &load{res: LoadResult{Scenario: scenario, Errors: map[string]int{}, Pods: map[string]int{}}, started: time.Now(), done: make(chan struct{})}
+	l := &load{res: localcluster.LoadResult{Scenario: scenario, Errors: map[string]int{}, Pods: map[string]int{}}, started: time.Now(), done: make(chan struct{})}
 	body := []byte(`{"model":"tiny","prompt":"hello","max_tokens":8}`)
 	l.wg.Add(1)
 	go func() {
@@ -108,7 +86,7 @@ func send(client *http.Client, url string, body []byte) (pod string, err error) 
 }
 
 // Stop ends the stream, waits for the requests in flight and returns the count.
-func (l *load) Stop() LoadResult {
+func (l *load) Stop() localcluster.LoadResult {
 	close(l.done)
 	l.wg.Wait()
 	l.mu.Lock()

@@ -49,7 +49,7 @@ var (
 	// results are the zero-loss counts, written to $REALNODE_RESULTS (JSON)
 	// for make bench.
 	resultsMu sync.Mutex
-	results   []LoadResult
+	results   []localcluster.LoadResult
 )
 
 func cluster(action string) error {
@@ -248,7 +248,7 @@ func getJSON(path, url string, out any) error {
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-func record(t *testing.T, r LoadResult) {
+func record(t *testing.T, r localcluster.LoadResult) {
 	t.Helper()
 	t.Log(r.String())
 	resultsMu.Lock()

@@ -75,7 +75,7 @@ func serviceURL(t *testing.T, cfg config.Config) (string, string) {
 // underLoad runs change while a steady stream of requests goes to the model
 // through its Service, keeps the stream on for settle afterwards, and asserts
 // that not one request failed.
-func underLoad(t *testing.T, cfg config.Config, scenario string, settle time.Duration, change func()) LoadResult {
+func underLoad(t *testing.T, cfg config.Config, scenario string, settle time.Duration, change func()) localcluster.LoadResult {
 	t.Helper()
 	url, from := serviceURL(t, cfg)
 	client := clientFrom(from, 30*time.Second)
