@@ -244,8 +244,9 @@ EOF
 
 down() {
   # Real nodes first: their kubelets would otherwise outlive the API server.
-  if [ -d "$root/build/realnode-$name" ] || ip netns list 2>/dev/null | grep -q "^$name-"; then
-    "$root/hack/realnode.sh" down "$name"
+  if [ -d "/run/llm-platform/$name" ] || [ -d "$root/build/realnode-$name" ] ||
+    ip netns list 2>/dev/null | grep -qE "^$name-(router|realnode-)"; then
+    "$root/hack/realnode.sh" down "$name" || log "could not remove every trace of the real nodes of $name (see above)"
   fi
   stop_custom_metrics
   "$bin/kwokctl" delete cluster --name "$name" --kubeconfig "$kubeconfig" >>"$root/build/kwokctl-$name.log" 2>&1 || true

@@ -54,6 +54,8 @@ missing() {
   [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || echo "CNI plugins in /usr/lib/cni"
   [ -x /bin/busybox ] || echo "busybox-static (the fetch double's shell)"
   [ -d /proc/sys/net/bridge ] || echo "br_netfilter (bridge traffic through iptables, for NetworkPolicies)"
+  [ -d /sys/fs/cgroup/memory ] && [ -d /sys/fs/cgroup/pids ] ||
+    echo "cgroup v1 hierarchies (memory, pids): the nodes' kubelets run on cgroupfs v1 here"
 }
 
 # node_names: every real node, GPU nodes first.
@@ -72,6 +74,7 @@ paths() {
   run="/run/llm-platform/$name"
   lib="/var/lib/llm-platform/$name"
   router="$name-router"
+  cluster=$name
 }
 
 # cgroup_root NAME NODE: the cgroup every process of that node's pods lives under.
@@ -135,6 +138,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     default_runtime_name = "runc"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        # runc's state stays with this node's, not in /run/containerd.
+        Root = "$r/runc"
 EOF
   cat >"$d/cni/10-llm-platform.conflist" <<EOF
 {
@@ -182,6 +188,7 @@ imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
 maxPods: 60
 podLogsDir: $l/pod-logs
+volumePluginDir: $l/volume-plugins
 EOF
   cat >"$d/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
@@ -210,13 +217,42 @@ in_netns() {
   nsenter --net="/run/netns/$ns" -- "$@"
 }
 
-# start NAME NODE PROCESS COMMAND...: runs a daemon in the node's namespace,
-# detached, with its pid and log in the node's config folder.
+# pidfile NODE PROCESS: where a daemon's pid is kept ("cluster" for the
+# cluster's own). Under /run, keyed by the cluster's name: any clone's `down`
+# finds them, and a reboot clears them.
+pidfile() { echo "$run/pids/$1.$2.pid"; }
+
+# logfile NODE PROCESS: where a daemon's output goes (build/, for a look).
+logfile() { echo "$conf/$1/$2.log"; }
+
+# start NODE PROCESS COMMAND...: runs a daemon, detached, in the node's
+# network namespace (NODE "cluster": on the host).
 start() {
-  local name=$1 node=$2 proc=$3; shift 3
-  local d="$conf/$node"
-  setsid nsenter --net="/run/netns/$name-$node" -- "$@" >"$d/$proc.log" 2>&1 </dev/null &
-  echo $! >"$d/$proc.pid"
+  local node=$1 proc=$2; shift 2
+  mkdir -p "$run/pids" "$conf/$node"
+  if [ "$node" = cluster ]; then
+    setsid "$@" >"$(logfile "$node" "$proc")" 2>&1 </dev/null &
+  else
+    setsid nsenter --net="/run/netns/$cluster-$node" -- "$@" >"$(logfile "$node" "$proc")" 2>&1 </dev/null &
+  fi
+  echo $! >"$(pidfile "$node" "$proc")"
+}
+
+# running FILE: the daemon a pid file names runs, and is ours (its command
+# line names this cluster: a pid reused by another process is not).
+running() {
+  local pid
+  pid=$(cat "$1" 2>/dev/null) || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$cluster"
+}
+
+# all_running: every daemon of the cluster's nodes runs; else names the first that does not.
+all_running() {
+  local f
+  for f in "$run"/pids/*.pid; do
+    [ -e "$f" ] || return 1
+    running "$f" || { basename "$f" .pid; return 1; }
+  done
 }
 
 wait_for() {
@@ -248,9 +284,14 @@ up() {
   [ -x "$bin/kubelet" ] && [ -x "$bin/kube-proxy" ] && [ -x "$bin/kube-router" ] && [ -x "$bin/fakegpu" ] ||
     die "build the node binaries first: hack/tools.sh real-nodes"
   ls "$root"/build/images/*.tar >/dev/null 2>&1 || die "build the images first: hack/tools.sh real-nodes"
-  if ip netns list | grep -qw "$router"; then
-    log "real nodes of $name already run"
-    return
+  if ip netns list | grep -qx "$router\( .*\)\?"; then
+    local dead
+    if dead=$(all_running); then
+      log "real nodes of $name already run"
+      return
+    fi
+    log "real nodes of $name are half there (${dead:-no daemon} is not running): starting them anew"
+    down "$name"
   fi
   local port; port=$(api_port "$kubeconfig")
   [ -n "$port" ] || die "no https://127.0.0.1:<port> server in $kubeconfig"
@@ -258,8 +299,7 @@ up() {
   chmod 0711 "$lib"
   setup_router
   # One forwarder on the host from a Unix socket to the API server.
-  setsid socat "UNIX-LISTEN:$run/api.sock,fork,unlink-early" "TCP:127.0.0.1:$port" >"$conf/socat-api.log" 2>&1 </dev/null &
-  echo $! >"$conf/socat-api.pid"
+  start cluster socat-api socat "UNIX-LISTEN:$run/api.sock,fork,unlink-early" "TCP:127.0.0.1:$port"
   local i=0 node c
   for node in $(node_names); do
     i=$((i + 1))
@@ -268,8 +308,8 @@ up() {
     for c in $(ls /sys/fs/cgroup); do
       [ "$c" = unified ] || mkdir -p "/sys/fs/cgroup/$c$(cgroup_root "$name" "$node")"
     done
-    start "$name" "$node" socat socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" "UNIX-CONNECT:$run/api.sock"
-    start "$name" "$node" containerd containerd --config "$conf/$node/containerd.toml"
+    start "$node" socat socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" "UNIX-CONNECT:$run/api.sock"
+    start "$node" containerd containerd --config "$conf/$node/containerd.toml"
   done
   i=0
   for node in $(node_names); do
@@ -277,15 +317,13 @@ up() {
     local d="$conf/$node" sock="$run/$node/containerd.sock"
     wait_for "containerd of $node" 30 ctr -a "$sock" version
     import_images "$sock"
-    start "$name" "$node" kubelet "$bin/kubelet" --config "$d/kubelet.yaml" --kubeconfig "$d/kubeconfig" \
-      --root-dir "$lib/$node/kubelet" --hostname-override "$node" --node-ip "10.250.0.$i" \
-      --node-labels "$(cat "$d/labels")" --v 1
-    start "$name" "$node" kube-proxy "$bin/kube-proxy" --config "$d/kube-proxy.yaml"
+    start "$node" kubelet "$bin/kubelet" --config "$d/kubelet.yaml" --kubeconfig "$d/kubeconfig" \
+      --root-dir "$lib/$node/kubelet" --cert-dir "$lib/$node/kubelet/pki" --hostname-override "$node" \
+      --node-ip "10.250.0.$i" --node-labels "$(cat "$d/labels")" --v 1
     if [[ $node == realnode-gpu-* ]]; then
-      # The device plugin talks to the kubelet's socket only: it needs no network.
-      setsid "$bin/fakegpu" -registry "$lib/$node/kubelet/plugins_registry" -dir "$run/$node/fakegpu" -count "$gpus_per_node" \
-        >"$d/fakegpu.log" 2>&1 </dev/null &
-      echo $! >"$d/fakegpu.pid"
+      # The device plugin talks to the kubelet's sockets only: no network.
+      start cluster "fakegpu-$node" "$bin/fakegpu" -registry "$lib/$node/kubelet/plugins_registry" \
+        -dir "$run/$node/fakegpu" -count "$gpus_per_node"
     fi
   done
   local kc=("$bin/kubectl" --kubeconfig "$kubeconfig" --cache-dir "$kubeconfig.cache")
@@ -293,61 +331,66 @@ up() {
     wait_for "node $node (log: ${conf#$root/}/$node/kubelet.log)" 90 \
       "${kc[@]}" wait --for condition=Ready --timeout 1s "node/$node"
     if [[ $node == realnode-gpu-* ]]; then
-      wait_for "the fake GPUs of $node" 30 \
-        bash -c "[ \"\$(${kc[*]} get node $node -o jsonpath='{.status.allocatable.nvidia\.com/gpu}')\" = $gpus_per_node ]"
+      wait_for "the fake GPUs of $node" 30 gpus_advertised "$node"
     fi
   done
-  # The NetworkPolicy agent reads its Node at start: only once it is registered.
+  # kube-proxy and the NetworkPolicy agent read their Node at start: only
+  # once it is registered.
   for node in $(node_names); do
-    start "$name" "$node" kube-router "$bin/kube-router" --kubeconfig "$conf/$node/kubeconfig" --hostname-override "$node" \
+    start "$node" kube-proxy "$bin/kube-proxy" --config "$conf/$node/kube-proxy.yaml"
+    start "$node" kube-router "$bin/kube-router" --kubeconfig "$conf/$node/kubeconfig" --hostname-override "$node" \
       --run-firewall=true --run-router=false --run-service-proxy=false --enable-ipv4=true --enable-ipv6=false \
       --enable-cni=false
   done
   # Claims of the class real-local are provisioned by a kwok stage as local
   # volumes under $lib/volumes; the kubelet mounts only a directory that
-  # exists, so create each as its volume appears.
-  setsid bash -c "\"${kc[0]}\" --kubeconfig \"$kubeconfig\" get pv --watch -o jsonpath='{.spec.local.path}{\"\\n\"}' |
-    while read -r p; do case \$p in \"$lib/volumes/\"*) mkdir -p \"\$p\" ;; esac; done" \
-    >"$conf/volumes.log" 2>&1 </dev/null &
-  echo $! >"$conf/volumes.pid"
-  # Every daemon of every node still runs (one that died at start, such as
-  # a NetworkPolicy agent, would leave the node Ready but unguarded).
+  # exists, so create each as its volume appears. A watch ends when the API
+  # server closes it: watch again.
+  start cluster volumes bash -c "while :; do \"${kc[0]}\" --kubeconfig \"$kubeconfig\" get pv --watch -o jsonpath='{.spec.local.path}{\"\\n\"}' |
+    while read -r p; do case \$p in \"$lib/volumes/\"*) mkdir -p \"\$p\" ;; esac; done; sleep 1; done # $cluster"
+  # Every daemon still runs (one that died at start, such as a NetworkPolicy
+  # agent, would leave its node Ready but unguarded).
   sleep 3
-  local f
-  for f in "$conf"/*/*.pid; do
-    kill -0 "$(cat "$f")" 2>/dev/null ||
-      die "$(basename "$f" .pid) of $(basename "$(dirname "$f")") exited: $(tail -5 "${f%.pid}.log")"
-  done
+  local dead
+  if ! dead=$(all_running); then
+    local node=${dead%%.*} proc=${dead#*.}
+    die "$proc of $node exited: $(tail -5 "$(logfile "$node" "$proc")")"
+  fi
   log "real nodes ready: $(node_names | paste -sd' ' -) (logs: ${conf#$root/}/<node>/)"
 }
 
-# kill_pidfile FILE: stops the process group a pid file names.
-kill_pidfile() {
+# gpus_advertised NODE: the node's allocatable GPUs are what the plugin offers.
+gpus_advertised() {
+  [ "$("$bin/kubectl" --kubeconfig "$kubeconfig" --cache-dir "$kubeconfig.cache" get node "$1" \
+    -o jsonpath='{.status.allocatable.nvidia\.com/gpu}')" = "$gpus_per_node" ]
+}
+
+# stop FILE: stops the daemon a pid file names, its process group included,
+# if it is ours.
+stop() {
   local f=$1 pid
-  [ -f "$f" ] || return 0
-  pid=$(cat "$f")
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-  kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  if running "$f"; then
+    pid=$(cat "$f")
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  fi
   rm -f "$f"
 }
 
 down() {
-  local name=$1 node c f dir
+  local name=$1 c f dir proc
   paths "$name"
-  for f in "$conf"/*/kubelet.pid "$conf"/*/fakegpu.pid "$conf"/*/kube-proxy.pid "$conf"/*/kube-router.pid; do
-    kill_pidfile "$f"
+  # The kubelets and node agents first, so that nothing restarts a container.
+  for proc in kubelet fakegpu kube-proxy kube-router; do
+    for f in "$run"/pids/*."$proc"*.pid; do [ -e "$f" ] && stop "$f"; done
   done
   # Every container process of a node lives under its cgroup root: end them
-  # there (shims included), by pid, and only them.
-  for node in $(ls "$conf" 2>/dev/null); do
-    [ -d "$conf/$node" ] || continue
-    for f in $(find "/sys/fs/cgroup/pids$(cgroup_root "$name" "$node")" -name cgroup.procs 2>/dev/null); do
-      xargs -r kill -KILL <"$f" 2>/dev/null || true
-    done
-    kill_pidfile "$conf/$node/containerd.pid"
-    kill_pidfile "$conf/$node/socat.pid"
+  # there, by pid, and only them.
+  for f in $(find "/sys/fs/cgroup/pids/llm-platform/$name" -name cgroup.procs 2>/dev/null); do
+    xargs -r kill -KILL <"$f" 2>/dev/null || true
   done
+  for f in "$run"/pids/*.pid; do [ -e "$f" ] && stop "$f"; done
   # containerd's shims live outside the pods' cgroups: find them by the socket
   # address of this cluster's containerd in their command line.
   for f in /proc/[0-9]*/cmdline; do
@@ -355,19 +398,24 @@ down() {
       dir=${f%/cmdline}; kill -KILL "${dir#/proc/}" 2>/dev/null || true
     fi
   done
-  kill_pidfile "$conf/volumes.pid"
-  kill_pidfile "$conf/socat-api.pid"
   # Mounts the kubelet and containerd leave (tmpfs of volumes, overlay roots,
   # pod network namespaces), deepest first.
   for dir in "$lib" "$run"; do
     { findmnt -rn -o TARGET | grep "^$dir/" || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   done
-  for node in $(ip netns list | awk '{print $1}' | grep "^$name-" || true); do ip netns del "$node" 2>/dev/null || true; done
+  # This cluster's namespaces only: another cluster's name may start with this one's.
+  for dir in $(ip netns list | awk '{print $1}' | grep -E "^$name-(router|realnode-.*)\$" || true); do
+    ip netns del "$dir" 2>/dev/null || true
+  done
   for c in $(ls /sys/fs/cgroup); do
     [ -d "/sys/fs/cgroup/$c/llm-platform/$name" ] &&
       find "/sys/fs/cgroup/$c/llm-platform/$name" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    rmdir "/sys/fs/cgroup/$c/llm-platform" 2>/dev/null || true
   done
-  rm -rf "$run" "$lib" "$conf"
+  # The kubelets' links to their containers' logs, in the one folder their
+  # code fixes.
+  find /var/log/containers -maxdepth 1 -lname "$lib/*" -delete 2>/dev/null || true
+  rm -rf --one-file-system "$run" "$lib" "$conf"
 }
 
 case "${1:-}" in

@@ -24,11 +24,13 @@ const (
 // load sends POST /v1/completions to url at loadRate per second, each on a
 // new connection from the node namespace client dials from, until stop.
 type load struct {
-	mu      sync.Mutex
-	res     localcluster.LoadResult
-	started time.Time
-	done    chan struct{}
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	res      localcluster.LoadResult
+	started  time.Time
+	done     chan struct{}
+	stopOnce sync.Once
+	timedOut bool
+	wg       sync.WaitGroup
 }
 
 func startLoad(scenario string, client *http.Client, url string) *load {
@@ -45,6 +47,9 @@ func startLoad(scenario string, client *http.Client, url string) *load {
 			case <-l.done:
 				return
 			case <-deadline:
+				l.mu.Lock()
+				l.timedOut = true
+				l.mu.Unlock()
 				return
 			case <-tick.C:
 			}
@@ -85,9 +90,17 @@ func send(client *http.Client, url string, body []byte) (pod string, err error) 
 	return resp.Header.Get("X-Served-By"), nil
 }
 
-// Stop ends the stream, waits for the requests in flight and returns the count.
+// TimedOut says the stream stopped at maxLoad, before Stop.
+func (l *load) TimedOut() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.timedOut
+}
+
+// Stop ends the stream, waits for the requests in flight and returns the
+// count; a second Stop returns the same.
 func (l *load) Stop() localcluster.LoadResult {
-	close(l.done)
+	l.stopOnce.Do(func() { close(l.done) })
 	l.wg.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()

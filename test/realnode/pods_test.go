@@ -94,7 +94,8 @@ func TestPodsRunUnderRestrictedOnRealNodes(t *testing.T) {
 // themselves: the double refuses to start without the fetch run's marker
 // (exit 4), so a server that is Ready and never restarted read a complete
 // revision, the one configured. A pod pointed at a directory without the
-// marker shows the refusal is live.
+// marker shows the refusal is live. A revision change then rolls every
+// server onto the new revision, each at its first start.
 func TestServersStartOnlyOnCompleteWeights(t *testing.T) {
 	cfg := deployStack(t)
 	model := cfg.Serving.Models[0]
@@ -126,6 +127,32 @@ spec:
 		return p.Status.Phase == corev1.PodFailed
 	})
 	assert.Equal(t, int32(4), p.Status.ContainerStatuses[0].State.Terminated.ExitCode, "refused: the weights are not complete")
+
+	// A new revision: its fetch run completes first, then the servers roll
+	// and each new one starts on the new revision at its first try.
+	const next = "89abcdef0123456789abcdef0123456789abcdef"
+	dir := stackVariant(t, func(s string) string {
+		return strings.Replace(s, "revision: "+model.Source.Revision+"\n", "revision: "+next+"\n", 1)
+	})
+	var out bytes.Buffer
+	_, err = localcluster.Deploy(dir, stackName, kubectl, 5*time.Minute, &out)
+	require.NoError(t, err, out.String())
+	current = dir
+	waitFor(t, "every server on the new revision", 3*time.Minute, func() bool {
+		serving := servingPods(t, cfg)
+		if len(serving) < model.Autoscaling.MinReplicas || len(pods(t, cfg.Namespace.Name, "app.kubernetes.io/instance="+names.Inference(model.Name))) != len(serving) {
+			return false
+		}
+		for _, p := range serving {
+			if report(t, p, int32(model.Port)).Revision != next {
+				return false
+			}
+		}
+		return true
+	})
+	for _, p := range servingPods(t, cfg) {
+		assert.Zero(t, p.Status.ContainerStatuses[0].RestartCount, "%s started on complete weights at its first try", p.Name)
+	}
 }
 
 // The startup probe the stack derives from the load budget is the one the
@@ -167,6 +194,9 @@ func TestStartupProbeGivesUpAfterTheLoadBudget(t *testing.T) {
 	took := time.Since(start)
 	t.Logf("the slow server was restarted after %s (budget %d s)", took.Round(time.Second), model.ModelLoadBudgetSeconds)
 	assert.False(t, ready(killed), "it never became Ready")
+	// Not before the budget (a probe too short would kill a model that is
+	// still loading in time), and soon after it.
+	assert.GreaterOrEqual(t, took, time.Duration(model.ModelLoadBudgetSeconds-model.LivenessPeriodSeconds)*time.Second, "not before the load budget")
 	assert.Less(t, took, time.Duration(model.ModelLoadBudgetSeconds+model.ImagePullBudgetSeconds+45)*time.Second, "within the budget (plus the container's start)")
 	var events corev1.EventList
 	require.NoError(t, kubectl.GetJSON(&events, "-n", ns, "events", "--field-selector", "involvedObject.name="+killed.Name))

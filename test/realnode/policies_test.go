@@ -24,6 +24,10 @@ import (
 // it instead leaves the connection to time out.
 const probeTimeout = 3 * time.Second
 
+// enforcementDelay bounds how long the agent may take to apply the policies
+// to a pod it has just seen.
+const enforcementDelay = 20 * time.Second
+
 // firstPod is the first running pod of a workload instance.
 func firstPod(t *testing.T, ns, instance string) corev1.Pod {
 	t.Helper()
@@ -118,6 +122,7 @@ func TestPoliciesHold(t *testing.T) {
 		{"the router (no policy)", routerNetns(), "another internet port", elsewhere, true},
 		{"a client in llm-gateway", clientNetns["llm-gateway"], "the model pod", modelAddr, true},
 		{"a client in llm-gateway", clientNetns["llm-gateway"], "the model's Service", serviceAddr, true},
+		{"a client in llm-gateway", clientNetns["llm-gateway"], "another model pod", peerAddr, true},
 
 		{"the model server", netnsOf(server), "the internet", hub, false},
 		{"the model server", netnsOf(server), "another internet port", elsewhere, false},
@@ -143,7 +148,20 @@ func TestPoliciesHold(t *testing.T) {
 			verb = "does not reach"
 		}
 		t.Run(fmt.Sprintf("%s %s %s", c.from, verb, c.to), func(t *testing.T) {
-			assert.Equal(t, c.want, reachable(c.fromNetns, c.addr, probeTimeout), "%s -> %s", c.from, c.addr)
+			// The agent applies a policy to a new pod within moments of
+			// seeing it: wait for the verdict, then a denial must hold.
+			deadline := time.Now().Add(enforcementDelay)
+			got := reachable(c.fromNetns, c.addr, probeTimeout)
+			for got != c.want && time.Now().Before(deadline) {
+				time.Sleep(time.Second)
+				got = reachable(c.fromNetns, c.addr, probeTimeout)
+			}
+			require.Equal(t, c.want, got, "%s -> %s within %s", c.from, c.addr, enforcementDelay)
+			if !c.want {
+				for range 2 {
+					assert.False(t, reachable(c.fromNetns, c.addr, probeTimeout), "%s -> %s stays denied", c.from, c.addr)
+				}
+			}
 		})
 	}
 }

@@ -46,6 +46,9 @@ var (
 		Kubeconfig: filepath.Join(root, "build", "kubeconfig-"+clusterName),
 	}
 
+	// variants holds the stack files the tests change, for the whole run.
+	variants string
+
 	// results are the zero-loss counts, written to $REALNODE_RESULTS (JSON)
 	// for make bench.
 	resultsMu sync.Mutex
@@ -70,6 +73,11 @@ func TestMain(m *testing.M) {
 		_ = cluster("down")
 		os.Exit(1)
 	}
+	var err error
+	if variants, err = os.MkdirTemp("", "realnode-stacks-"); err != nil {
+		fmt.Fprintln(os.Stderr, "realnode:", err)
+		os.Exit(1)
+	}
 	stopInternet, err := startInternet()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "realnode: the internet stand-in:", err)
@@ -86,6 +94,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("KEEP_CLUSTER") == "" {
 		_ = cluster("down")
 	}
+	os.RemoveAll(variants)
 	os.Exit(code)
 }
 

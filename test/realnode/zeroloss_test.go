@@ -37,7 +37,9 @@ func stackVariant(t *testing.T, edit func(string) string) string {
 	require.NoError(t, err)
 	changed := edit(string(text))
 	require.NotEqual(t, string(text), changed, "the variant changes the stack")
-	dir := t.TempDir()
+	// Not t.TempDir: the variant stays the current stack after its test.
+	dir, err := os.MkdirTemp(variants, "stack-")
+	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, file), []byte(changed), 0o644))
 	return dir
 }
@@ -84,9 +86,11 @@ func underLoad(t *testing.T, cfg config.Config, scenario string, settle time.Dur
 		return err == nil
 	})
 	l := startLoad(scenario, client, url)
+	defer l.Stop() // a change that fails its test must not leave the stream running
 	time.Sleep(3 * time.Second)
 	change()
 	time.Sleep(settle)
+	require.False(t, l.TimedOut(), "the change outlasted the stream (%s): its end ran without load", maxLoad)
 	r := l.Stop()
 	record(t, r)
 	assert.Greater(t, r.Sent, loadRate*5, "a stream, not a handful")
