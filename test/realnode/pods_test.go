@@ -5,6 +5,7 @@ package realnode
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -157,11 +158,38 @@ spec:
 
 // The startup probe the stack derives from the load budget is the one the
 // kubelet runs: a server that loads for longer than modelLoadBudgetSeconds
-// is killed by it and never becomes Ready, while the old pods keep serving.
+// is killed by it and never becomes Ready, while the old pods keep serving;
+// one that loads within the budget is not.
 func TestStartupProbeGivesUpAfterTheLoadBudget(t *testing.T) {
 	cfg := deployStack(t)
 	model := cfg.Serving.Models[0]
 	ns, name := cfg.Namespace.Name, names.Inference(model.Name)
+	loadFor := func(seconds int) string {
+		return stackVariant(t, func(s string) string {
+			return strings.Replace(s, `"--load-seconds", "3"`, fmt.Sprintf(`"--load-seconds", "%d"`, seconds), 1)
+		})
+	}
+
+	// First the other side: a server that needs all but two probe periods
+	// of its budget is Ready at its first start.
+	inTime := model.ModelLoadBudgetSeconds - 2*model.LivenessPeriodSeconds
+	var out bytes.Buffer
+	_, err := localcluster.Deploy(loadFor(inTime), stackName, kubectl, 5*time.Minute, &out)
+	require.NoError(t, err, out.String())
+	arg := fmt.Sprint(inTime)
+	waitFor(t, "every server to load within the budget", 3*time.Minute, func() bool {
+		all := pods(t, ns, "app.kubernetes.io/instance="+name)
+		for _, p := range all {
+			if !slices.Contains(p.Spec.Containers[0].Args, arg) || !ready(p) || p.DeletionTimestamp != nil {
+				return false
+			}
+		}
+		return len(all) >= model.Autoscaling.MinReplicas
+	})
+	for _, p := range servingPods(t, cfg) {
+		assert.Zero(t, p.Status.ContainerStatuses[0].RestartCount, "%s loaded in %d s of a %d s budget and was not killed", p.Name, inTime, model.ModelLoadBudgetSeconds)
+	}
+
 	slow := model.ModelLoadBudgetSeconds + 3*model.LivenessPeriodSeconds + 30
 	dir := stackVariant(t, func(s string) string {
 		return strings.Replace(s, `"--load-seconds", "3"`, fmt.Sprintf(`"--load-seconds", "%d"`, slow), 1)
