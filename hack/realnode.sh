@@ -111,7 +111,7 @@ setup_node_net() {
 }
 
 write_node_config() {
-  local name=$1 node=$2 i=$3 port=$4
+  local name=$1 node=$2 i=$3
   local d="$conf/$node" r="$run/$node" l="$lib/$node"
   mkdir -p "$d/cni" "$r" "$l/kubelet" "$l/containerd" "$l/cni"
   cat >"$d/containerd.toml" <<EOF
@@ -206,7 +206,6 @@ conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeou
 metricsBindAddress: 127.0.0.1:10249
 healthzBindAddress: 127.0.0.1:10256
 EOF
-  : "$port"
 }
 
 # in_netns NS COMMAND...: runs a command in a network namespace and nothing
@@ -304,7 +303,7 @@ up() {
   for node in $(node_names); do
     i=$((i + 1))
     setup_node_net "$name" "$node" "$i"
-    write_node_config "$name" "$node" "$i" "$port"
+    write_node_config "$name" "$node" "$i"
     for c in $(ls /sys/fs/cgroup); do
       [ "$c" = unified ] || mkdir -p "/sys/fs/cgroup/$c$(cgroup_root "$name" "$node")"
     done

@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	"llm-platform/internal/config"
@@ -224,13 +223,6 @@ func ready(p corev1.Pod) bool {
 		}
 	}
 	return false
-}
-
-func deployment(t *testing.T, ns, name string) appsv1.Deployment {
-	t.Helper()
-	var d appsv1.Deployment
-	require.NoError(t, kubectl.GetJSON(&d, "-n", ns, "deployment", name))
-	return d
 }
 
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
