@@ -27,6 +27,8 @@ KWOK_VERSION=$(sed -n 's/.* kwok \(v[^ ]*\).*/\1/p' <<<"$versions")
 METRICS_SERVER_VERSION=$(sed -n 's/.* metrics-server \(v[^ ]*\).*/\1/p' <<<"$versions")
 PROMETHEUS_OPERATOR_VERSION=$(sed -n 's/.* prometheus-operator \(v[^ ]*\).*/\1/p' <<<"$versions")
 KEDA_VERSION=$(sed -n 's/.* keda \(v[^ ]*\).*/\1/p' <<<"$versions")
+GATEWAY_API_VERSION=$(sed -n 's/.* gateway-api \(v[^ ]*\).*/\1/p' <<<"$versions")
+GATEWAY_API_INFERENCE_EXTENSION_VERSION=$(sed -n 's/.* gateway-api-inference-extension \(v[^ ]*\).*/\1/p' <<<"$versions")
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -206,16 +208,26 @@ stop_custom_metrics() {
 
 # apply_crds: the CustomResourceDefinitions of the operators a stack's objects
 # belong to, from the operators' own modules, so the API server validates the
-# stack's PodMonitors, PrometheusRules and ScaledObjects strictly. The
-# operators themselves do not run here.
+# stack's PodMonitors, PrometheusRules, ScaledObjects, HTTPRoutes and
+# InferencePools strictly. The operators themselves do not run here (the
+# endpoint picker does, in the tests that need it). Only the InferencePool CRD
+# of the inference extension: with its alpha CRDs present the picker v1.5.0
+# watches them too.
 apply_crds() {
-  local po keda
+  local po keda gw gie
   po="$(module_dir github.com/prometheus-operator/prometheus-operator "$PROMETHEUS_OPERATOR_VERSION")/example/prometheus-operator-crd"
   keda="$(module_dir github.com/kedacore/keda/v2 "$KEDA_VERSION")/config/crd/bases"
-  kc apply --server-side -f "$po" -f "$keda" >/dev/null
+  gw="$(module_dir sigs.k8s.io/gateway-api "$GATEWAY_API_VERSION")/config/crd/standard"
+  gie="$(module_dir sigs.k8s.io/gateway-api-inference-extension "$GATEWAY_API_INFERENCE_EXTENSION_VERSION")/config/crd/bases"
+  # The standard channel's safe-upgrades file is an admission policy, not a CRD.
+  local gwfiles=()
+  for f in "$gw"/gateway.networking.k8s.io_*.yaml; do
+    [[ $f == *vap_safeupgrades* ]] || gwfiles+=(-f "$f")
+  done
+  kc apply --server-side -f "$po" -f "$keda" "${gwfiles[@]}" -f "$gie/inference.networking.k8s.io_inferencepools.yaml" >/dev/null
   # A CRD just created may have no status yet, and kubectl wait then fails at
   # once instead of waiting: retry until each is Established.
-  local crds="crd/podmonitors.monitoring.coreos.com crd/prometheusrules.monitoring.coreos.com crd/scaledobjects.keda.sh"
+  local crds="crd/podmonitors.monitoring.coreos.com crd/prometheusrules.monitoring.coreos.com crd/scaledobjects.keda.sh crd/httproutes.gateway.networking.k8s.io crd/inferencepools.inference.networking.k8s.io"
   for _ in $(seq 30); do
     # shellcheck disable=SC2086
     kc wait --for condition=Established --timeout 10s $crds >/dev/null 2>&1 && return

@@ -15,6 +15,12 @@ CUSTOM_METRICS_APISERVER_VERSION=v1.34.0
 # CRDs the stack's objects need, applied to the local cluster from these modules.
 PROMETHEUS_OPERATOR_VERSION=v0.85.0
 KEDA_VERSION=v2.18.0
+# Inference routing: the Gateway API Inference Extension's endpoint picker (EPP)
+# is built from its module (hack/tools/epp pins the same version); its
+# InferencePool CRD (config/crd/bases) and the Gateway API's CRDs
+# (config/crd/standard) are applied to the local cluster from these modules.
+GATEWAY_API_INFERENCE_EXTENSION_VERSION=v1.5.0
+GATEWAY_API_VERSION=v1.6.3
 PROMETHEUS_VERSION=v0.316.0
 KUBE_SCORE_VERSION=v1.20.0
 ACTIONLINT_VERSION=v1.7.9
@@ -65,6 +71,14 @@ build_etcd() {
   stamp etcd "$ETCD_VERSION"
 }
 
+build_epp() {
+  have epp "$GATEWAY_API_INFERENCE_EXTENSION_VERSION" && return
+  log "building epp (inference extension endpoint picker) $GATEWAY_API_INFERENCE_EXTENSION_VERSION (cold: about 6 minutes on 2 cores)"
+  (cd "$root/hack/tools/epp" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/epp" \
+    sigs.k8s.io/gateway-api-inference-extension/cmd/epp)
+  stamp epp "$GATEWAY_API_INFERENCE_EXTENSION_VERSION"
+}
+
 # go_install NAME VERSION PACKAGE...: for modules without replace directives.
 go_install() {
   local name=$1 version=$2; shift 2
@@ -84,6 +98,9 @@ control_plane() {
   # The custom-metrics API's test adapter: serves per-pod metrics whose values
   # a test sets over HTTP, so an HPA on a Pods metric scales on the local cluster.
   go_install custom-metrics-test-adapter "$CUSTOM_METRICS_APISERVER_VERSION" sigs.k8s.io/custom-metrics-apiserver/test-adapter
+  # The inference extension's endpoint picker: the ext-proc server a gateway
+  # asks which model server pod of an InferencePool takes a request.
+  build_epp
   build_kubernetes
 }
 
@@ -130,6 +147,6 @@ case "${1:-all}" in
   real-nodes) real_nodes ;;
   checks) checks ;;
   all) control_plane; checks ;;
-  versions) echo "kubernetes $KUBERNETES_VERSION etcd $ETCD_VERSION kwok $KWOK_VERSION metrics-server $METRICS_SERVER_VERSION custom-metrics-apiserver $CUSTOM_METRICS_APISERVER_VERSION kube-router $KUBE_ROUTER_VERSION kube-score $KUBE_SCORE_VERSION actionlint $ACTIONLINT_VERSION prometheus-operator $PROMETHEUS_OPERATOR_VERSION keda $KEDA_VERSION prometheus $PROMETHEUS_VERSION" ;;
+  versions) echo "kubernetes $KUBERNETES_VERSION etcd $ETCD_VERSION kwok $KWOK_VERSION metrics-server $METRICS_SERVER_VERSION custom-metrics-apiserver $CUSTOM_METRICS_APISERVER_VERSION kube-router $KUBE_ROUTER_VERSION kube-score $KUBE_SCORE_VERSION actionlint $ACTIONLINT_VERSION prometheus-operator $PROMETHEUS_OPERATOR_VERSION keda $KEDA_VERSION prometheus $PROMETHEUS_VERSION gateway-api $GATEWAY_API_VERSION gateway-api-inference-extension $GATEWAY_API_INFERENCE_EXTENSION_VERSION" ;;
   *) echo "usage: $0 [control-plane|checks|real-nodes|all|versions]" >&2; exit 2 ;;
 esac

@@ -8,6 +8,7 @@ package monitoring
 import (
 	"fmt"
 	"regexp"
+	"strings"
 
 	apiextensions "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -51,6 +52,9 @@ type Args struct {
 	Targets []Target
 	// InferenceDeploymentPrefix starts the name of every model's Deployment.
 	InferenceDeploymentPrefix string
+	// Pickers are the endpoint pickers' Deployments (pooled models' routing);
+	// their pods are named after them.
+	Pickers []string
 	// Queues are the models that scale on a queue.
 	Queues []QueueSignal
 	// CronJob is the schedule's CronJob, and MissedAfterSeconds how late its
@@ -158,6 +162,19 @@ func (a Alert) rule() map[string]any {
 func Alerts(args Args) []Alert {
 	ns := fmt.Sprintf("namespace=%q", args.Namespace)
 	inference := fmt.Sprintf(`%s,deployment=~"%s.+"`, ns, regexp.QuoteMeta(args.InferenceDeploymentPrefix))
+	inferencePods := fmt.Sprintf(`%s,pod=~"%s.+"`, ns, regexp.QuoteMeta(args.InferenceDeploymentPrefix))
+	var pickers string
+	if len(args.Pickers) > 0 {
+		quoted := make([]string, len(args.Pickers))
+		for i, p := range args.Pickers {
+			quoted[i] = regexp.QuoteMeta(p)
+		}
+		pickers = strings.Join(quoted, "|")
+		// A picker's Deployment starts like a model's: keep it out of the
+		// models' alerts, it has its own.
+		inference += fmt.Sprintf(`,deployment!~"%s"`, pickers)
+		inferencePods += fmt.Sprintf(`,pod!~"(%s)-.+"`, pickers)
+	}
 	alerts := []Alert{
 		{
 			Name:     "LLMInferenceNoReadyReplica",
@@ -195,7 +212,7 @@ func Alerts(args Args) []Alert {
 		},
 		{
 			Name:     "LLMInferencePodsUnschedulable",
-			Expr:     fmt.Sprintf(`kube_pod_status_unschedulable{%s,pod=~"%s.+"} == 1`, ns, regexp.QuoteMeta(args.InferenceDeploymentPrefix)),
+			Expr:     fmt.Sprintf(`kube_pod_status_unschedulable{%s} == 1`, inferencePods),
 			For:      "5m",
 			Severity: "warning",
 			Summary:  "{{ $labels.pod }} is Pending: no GPU node has room for it",
@@ -207,6 +224,14 @@ func Alerts(args Args) []Alert {
 			For: "5m", Severity: "warning",
 			Summary: "the claim {{ $labels.persistentvolumeclaim }} is more than 85% full",
 		},
+	}
+	if pickers != "" {
+		alerts = append(alerts, Alert{
+			Name: "LLMEndpointPickerNoReadyReplica",
+			Expr: fmt.Sprintf(`kube_deployment_status_replicas_available{%s,deployment=~"%s"} == 0`, ns, pickers),
+			For:  "2m", Severity: "critical",
+			Summary: "the endpoint picker {{ $labels.deployment }} has no ready replica: the gateway refuses its model's requests (FailClose) or routes them blind (FailOpen)",
+		})
 	}
 	for _, q := range args.Queues {
 		alerts = append(alerts, Alert{

@@ -289,6 +289,12 @@ func (p *Platform) networkPolicies(ctx *pulumi.Context, name string, args Args, 
 			}})
 		}
 		var out networkingv1.NetworkPolicyEgressRuleArray
+		for _, c := range w.Calls {
+			out = append(out, networkingv1.NetworkPolicyEgressRuleArgs{
+				To:    networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(c.Pods)}}},
+				Ports: tcpPorts([]int{c.Port}),
+			})
+		}
 		for _, e := range w.Reaches {
 			out = append(out, networkingv1.NetworkPolicyEgressRuleArgs{
 				To:    networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{IpBlock: &networkingv1.IPBlockArgs{Cidr: pulumi.String(e.CIDR)}}},

@@ -61,16 +61,34 @@ func TestNetworkIsDeniedExceptWhatTheStackNeeds(t *testing.T) {
 	assert.Len(t, dns.Spec.Egress[0].Ports, 2, "DNS over UDP and TCP")
 	assert.Equal(t, int32(53), dns.Spec.Egress[0].Ports[0].Port.IntVal)
 
-	// Each model lets its clients in on its port and the scrapers on its
-	// metrics port; nothing else reaches it.
+	// Each model lets its clients in on its port (a pooled model: the
+	// gateway's namespace among them) and the scrapers on its metrics port,
+	// and a pooled model its endpoint picker there too; nothing else
+	// reaches it.
 	var llama networkingv1.NetworkPolicy
 	res.Decode(t, "NetworkPolicy", "allow-in-inference-llama-3-70b", &llama)
 	assert.Equal(t, map[string]string{"app.kubernetes.io/name": "inference", "app.kubernetes.io/instance": "inference-llama-3-70b"},
 		llama.Spec.PodSelector.MatchLabels, "selects exactly the model's pods")
-	require.Len(t, llama.Spec.Ingress, 2)
+	require.Len(t, llama.Spec.Ingress, 3)
 	assert.Equal(t, []string{"llm-gateway", "batch-eval"}, llama.Spec.Ingress[0].From[0].NamespaceSelector.MatchExpressions[0].Values)
 	assert.Equal(t, int32(8000), llama.Spec.Ingress[0].Ports[0].Port.IntVal)
 	assert.Equal(t, []string{"monitoring"}, llama.Spec.Ingress[1].From[0].NamespaceSelector.MatchExpressions[0].Values)
+	assert.Equal(t, map[string]string{"app.kubernetes.io/name": "endpoint-picker", "app.kubernetes.io/instance": "inference-llama-3-70b-epp"},
+		llama.Spec.Ingress[2].From[0].PodSelector.MatchLabels, "the picker reads the queue and KV-cache metrics")
+	assert.Nil(t, llama.Spec.Ingress[2].From[0].NamespaceSelector)
+
+	// The picker: the gateway in on ext-proc, the scrapers on its metrics;
+	// out only to the model's metrics port and the API server.
+	var pickerIn, pickerOut networkingv1.NetworkPolicy
+	res.Decode(t, "NetworkPolicy", "allow-in-inference-llama-3-70b-epp", &pickerIn)
+	require.Len(t, pickerIn.Spec.Ingress, 2)
+	assert.Equal(t, []string{"llm-gateway"}, pickerIn.Spec.Ingress[0].From[0].NamespaceSelector.MatchExpressions[0].Values)
+	assert.Equal(t, int32(9002), pickerIn.Spec.Ingress[0].Ports[0].Port.IntVal)
+	res.Decode(t, "NetworkPolicy", "allow-out-inference-llama-3-70b-epp", &pickerOut)
+	require.Len(t, pickerOut.Spec.Egress, 2)
+	assert.Equal(t, llama.Spec.PodSelector.MatchLabels, pickerOut.Spec.Egress[0].To[0].PodSelector.MatchLabels)
+	assert.Equal(t, int32(8000), pickerOut.Spec.Egress[0].Ports[0].Port.IntVal)
+	assert.Equal(t, "10.0.0.2/32", pickerOut.Spec.Egress[1].To[0].IPBlock.CIDR, "the API server")
 
 	// Egress is per workload: the corpus only for ingestion runs, the
 	// registry only for the models' fetch runs; the servers reach nothing.
@@ -161,7 +179,7 @@ func TestServingOutranksBatch(t *testing.T) {
 		want := "llm-platform-batch"
 		// A fetch run is on its model's rollout path: serving priority.
 		switch tpl.Labels["app.kubernetes.io/name"] {
-		case "inference", "checkpoint", "fetch":
+		case "inference", "checkpoint", "fetch", "endpoint-picker":
 			want = "llm-platform-serving"
 		}
 		assert.Equal(t, want, tpl.Spec.PriorityClassName, tpl.Owner)

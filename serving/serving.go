@@ -76,6 +76,9 @@ type Args struct {
 	// Clients may reach Port; Scrapers are namespaces that may reach MetricsPort.
 	Clients  intent.Peers
 	Scrapers []string
+	// Picker, when the model routes through an inference pool, selects its
+	// endpoint picker's pods, which read MetricsPort.
+	Picker map[string]string
 	// Egress are the networks outside the cluster the server reaches.
 	Egress []intent.Egress
 	// Shared is the pods' namespace, ServiceAccount, priority and pull secret.
@@ -121,6 +124,9 @@ func (a Args) Intents() []intent.Workload {
 		},
 		Reaches: a.Egress,
 	}}
+	if a.Picker != nil {
+		out[0].Serves = append(out[0].Serves, intent.Ingress{Port: a.MetricsPort, From: intent.Peers{PodLabels: a.Picker}})
+	}
 	if a.fetched() {
 		out = append(out, intent.Workload{Name: names.Fetch(a.Model), Pods: FetchWorkload(a.Model).Selector(), Reaches: a.Source.Fetch.Egress})
 	}

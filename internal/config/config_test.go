@@ -237,6 +237,8 @@ func TestWarnings(t *testing.T) {
 	assert.Equal(t, []string{
 		"llm-platform:serving.models[0].autoscaling.metric: pods: the HPA reads vllm_num_requests_waiting from the custom.metrics.k8s.io API, which a preview cannot check; " +
 			"without an adapter serving it (prometheus-adapter with the rule in the stack output metricsAdapterRules) the HPA never scales",
+		"llm-platform:serving.routing: 1 model(s) route through an inference pool: the cluster needs the Gateway API CRDs (gateway.networking.k8s.io/v1), the InferencePool CRD (inference.networking.k8s.io/v1) " +
+			"and a gateway implementation that supports InferencePool v1 behind Gateway llm-gateway/inference-gateway; a preview cannot check them (see README \"Routing\")",
 	}, res.Warnings, "prod runs every workload with more than one replica and writes nothing that does nothing; "+
 		"only the prerequisite a preview cannot know is said")
 }

@@ -1,6 +1,9 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+	"maps"
+)
 
 // Defaults returns the configuration a stack file's values are laid over.
 // Defaults that depend on another value (a limit equal to its request) are
@@ -21,6 +24,15 @@ func Defaults() Config {
 			TaintEffect:  "NoSchedule",
 			ResourceName: "nvidia.com/gpu",
 		},
+		Serving: Serving{Routing: Routing{
+			Mode:        RoutingService,
+			FailureMode: FailClose,
+			Picker: Picker{
+				Image:     DefaultPickerImage,
+				Scorers:   maps.Clone(DefaultScorers),
+				Resources: Resources{Requests: ResourceList{CPU: "500m", Memory: "512Mi", EphemeralStorage: "256Mi"}},
+			},
+		}},
 		Pipeline: Pipeline{
 			MountPath: "/data",
 			// Ingestion and transformation pods run at once, on any node.
@@ -126,6 +138,12 @@ func applyDerivedDefaults(c *Config, written map[string]bool) {
 			m.Source.Fetch.Args = DefaultFetchArgs[m.Source.Scheme()]
 		}
 	}
+	for i := range c.Serving.Models {
+		if !written[fmt.Sprintf("serving.models[%d].routing", i)] {
+			c.Serving.Models[i].Routing = c.Serving.Routing.Mode
+		}
+	}
+	defaultLimits(&c.Serving.Routing.Picker.Resources)
 	defaultLimits(&c.Pipeline.Ingestion.Resources)
 	defaultLimits(&c.Pipeline.Transformation.Resources)
 	defaultLimits(&c.Checkpoint.Resources)

@@ -45,6 +45,10 @@ func StackDemand(cfg *Config) Demand {
 			add(1, m.Source.Fetch.Resources)
 		}
 	}
+	for range cfg.Serving.Pooled() {
+		// Each pooled model's picker, and its surge pod while it rolls.
+		add(2, cfg.Serving.Routing.Picker.Resources)
+	}
 	t := cfg.Pipeline.Transformation
 	add(MaxReplicas(t.Replicas, t.Autoscaling)+1, t.Resources) // the same one pod more
 	// The first run, and a scheduled run beside it (Forbid: at most one); a

@@ -130,10 +130,13 @@ const (
 	EgressCheckpoint     = "checkpoint"
 	EgressInference      = "inference"
 	EgressFetch          = "fetch"
+	// EgressEndpointPicker is every pooled model's endpoint picker, which
+	// watches the API server.
+	EgressEndpointPicker = "endpoint-picker"
 )
 
 // EgressWorkloads are the values of network.egress[].workloads.
-var EgressWorkloads = []string{EgressIngestion, EgressTransformation, EgressCheckpoint, EgressInference, EgressFetch}
+var EgressWorkloads = []string{EgressIngestion, EgressTransformation, EgressCheckpoint, EgressInference, EgressFetch, EgressEndpointPicker}
 
 // EgressFor is every rule that names workload.
 func (n Network) EgressFor(workload string) []EgressRule {
@@ -180,6 +183,74 @@ type GPUPool struct {
 type Serving struct {
 	// Models each get a Deployment, Service, PDB and HPA (at least one).
 	Models []Model `json:"models"`
+	// Routing is how requests reach the models' replicas: the stack's
+	// default, the gateway and the endpoint picker (key `serving.routing`).
+	Routing Routing `json:"routing"`
+}
+
+// Routing modes of a model (serving.routing.mode, serving.models[].routing).
+const (
+	// RoutingService is a ClusterIP Service: kube-proxy picks a replica at
+	// random, blind to its queue and its prefix cache.
+	RoutingService = "service"
+	// RoutingInferencePool routes through the Gateway API Inference
+	// Extension: an InferencePool, its endpoint picker and an HTTPRoute on
+	// the configured gateway. The Service stays for in-cluster clients.
+	RoutingInferencePool = "inferencePool"
+)
+
+// RoutingModes are the values of serving.routing.mode and serving.models[].routing.
+var RoutingModes = []string{RoutingService, RoutingInferencePool}
+
+// Failure modes of an InferencePool's endpoint picker (InferencePool v1
+// spec.endpointPickerRef.failureMode).
+const (
+	// FailClose: with the picker unreachable the gateway refuses the request.
+	FailClose = "FailClose"
+	// FailOpen: with the picker unreachable the gateway picks an endpoint
+	// itself (if the implementation honours it).
+	FailOpen = "FailOpen"
+)
+
+// Routing configures the inference-aware routing of models whose mode is
+// inferencePool.
+type Routing struct {
+	// Mode is the default of every model: service (default) or inferencePool.
+	Mode string `json:"mode"`
+	// Gateway the models' HTTPRoutes attach to (required when a model routes
+	// through an inference pool).
+	Gateway GatewayRef `json:"gateway"`
+	// FailureMode is what the gateway does when the picker does not answer:
+	// FailClose (default) or FailOpen.
+	FailureMode string `json:"failureMode"`
+	// Picker is the endpoint picker each pooled model gets.
+	Picker Picker `json:"picker"`
+}
+
+// GatewayRef names a Gateway (gateway.networking.k8s.io/v1).
+type GatewayRef struct {
+	// Name of the Gateway (DNS-1123 subdomain).
+	Name string `json:"name"`
+	// Namespace of the Gateway (DNS-1123 label); its pods are the data
+	// plane the models' policies admit.
+	Namespace string `json:"namespace"`
+	// SectionName is the listener the routes attach to (optional: all).
+	SectionName string `json:"sectionName"`
+}
+
+// Picker configures the endpoint picker (the Gateway API Inference
+// Extension's EPP) of each pooled model.
+type Picker struct {
+	// Image of the picker (default the upstream v1.5.0 release); prod
+	// requires a pinned tag or digest.
+	Image string `json:"image"`
+	// Scorers weigh the replicas: plugin type => weight, at least one weight
+	// above 0 (default the upstream's: queue-scorer 2,
+	// kv-cache-utilization-scorer 2, prefix-cache-scorer 3). A map written
+	// in the stack file replaces the default whole.
+	Scorers map[string]int `json:"scorers"`
+	// Resources of the picker's container.
+	Resources Resources `json:"resources"`
 }
 
 // Model is one served model.
@@ -232,6 +303,23 @@ type Model struct {
 	Drain Drain `json:"drain"`
 	// TopologySpread configures spreading across zones and hosts.
 	TopologySpread TopologySpread `json:"topologySpread"`
+	// Routing overrides serving.routing.mode for this model: service or
+	// inferencePool (default: the stack's mode).
+	Routing string `json:"routing"`
+}
+
+// ServedModelName is the name clients send as the OpenAI "model" field: the
+// value of --served-model-name in args, or "" when args do not name one.
+func (m Model) ServedModelName() string {
+	for i, a := range m.Args {
+		if v, ok := strings.CutPrefix(a, "--served-model-name="); ok {
+			return v
+		}
+		if a == "--served-model-name" && i+1 < len(m.Args) {
+			return m.Args[i+1]
+		}
+	}
+	return ""
 }
 
 // Source says where a model's weights come from.

@@ -98,6 +98,7 @@ func validate(cfg *Config, written map[string]bool) (warnings []string, errs []e
 	c.namespace("namespace", cfg.Namespace)
 	c.gpuPool("gpuPool", cfg.GPUPool)
 	c.serving("serving", cfg.Serving, cfg.GPUPool, prod)
+	c.routing(cfg, prod)
 	c.pipeline("pipeline", cfg.Pipeline, prod)
 	c.checkpoint("checkpoint", cfg.Checkpoint, prod)
 	c.cron("cron", cfg.Cron)

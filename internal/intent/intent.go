@@ -15,6 +15,18 @@ type Workload struct {
 	Serves []Ingress
 	// Reaches are the destinations outside the cluster it connects to.
 	Reaches []Egress
+	// Calls are ports of the stack's own pods it connects to, beyond what
+	// every pod of the stack may reach (Peers.Stack): the serving side must
+	// admit it too, by its pod labels.
+	Calls []Call
+}
+
+// Call lets the workload's pods connect to a port of other pods of the stack.
+type Call struct {
+	// Pods select the pods called.
+	Pods map[string]string
+	// Port is their container port, by number.
+	Port int
 }
 
 // Ingress lets peers reach a port of the workload's pods.

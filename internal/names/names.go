@@ -40,6 +40,11 @@ func NetworkEgress(workload string) string { return "allow-out-" + workload }
 // Inference names a model's Deployment, Service, PDB, HPA and ServiceAccount.
 func Inference(model string) string { return "inference-" + model }
 
+// Picker names a pooled model's endpoint picker: its Deployment, Service,
+// ConfigMap, Role and ServiceAccount. The model's InferencePool and
+// HTTPRoute are named Inference(model), like its Service.
+func Picker(model string) string { return Inference(model) + "-epp" }
+
 // Fetch names a model's fetch runs (the prefix of their Jobs), their
 // ServiceAccount and the instance label of their pods.
 func Fetch(model string) string { return "fetch-" + model }

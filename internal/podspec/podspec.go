@@ -126,15 +126,19 @@ type Shared struct {
 	ImagePullSecret pulumi.StringPtrInput
 	// PriorityClass for this workload.
 	PriorityClass pulumi.StringInput
-	// ServiceAccount for this workload (automount is off).
+	// ServiceAccount for this workload.
 	ServiceAccount pulumi.StringInput
+	// APIClient mounts the ServiceAccount's token: only a workload that talks
+	// to the API server (the endpoint picker) has one; every other pod's
+	// automount is off.
+	APIClient bool
 }
 
 // PodSpec fills the fields every pod of the stack sets the same way.
 func (s Shared) PodSpec(spec corev1.PodSpecArgs) *corev1.PodSpecArgs {
 	spec.SecurityContext = s.Security.PodSecurityContext()
 	spec.ServiceAccountName = s.ServiceAccount
-	spec.AutomountServiceAccountToken = pulumi.BoolPtr(false)
+	spec.AutomountServiceAccountToken = pulumi.BoolPtr(s.APIClient)
 	// Service links put an env var per Service into every container; nothing here reads them.
 	spec.EnableServiceLinks = pulumi.BoolPtr(false)
 	spec.PriorityClassName = s.PriorityClass
@@ -148,6 +152,16 @@ func (s Shared) PodSpec(spec corev1.PodSpecArgs) *corev1.PodSpecArgs {
 func HTTPProbe(path, port string, periodSeconds, failureThreshold int) *corev1.ProbeArgs {
 	return &corev1.ProbeArgs{
 		HttpGet:          &corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.String(port)},
+		PeriodSeconds:    pulumi.Int(periodSeconds),
+		FailureThreshold: pulumi.Int(failureThreshold),
+		TimeoutSeconds:   pulumi.Int(5),
+	}
+}
+
+// GRPCProbe asks the gRPC health service on port about service.
+func GRPCProbe(port int, service string, periodSeconds, failureThreshold int) *corev1.ProbeArgs {
+	return &corev1.ProbeArgs{
+		Grpc:             &corev1.GRPCActionArgs{Port: pulumi.Int(port), Service: pulumi.String(service)},
 		PeriodSeconds:    pulumi.Int(periodSeconds),
 		FailureThreshold: pulumi.Int(failureThreshold),
 		TimeoutSeconds:   pulumi.Int(5),

@@ -1,6 +1,8 @@
 package stack
 
 import (
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -18,6 +20,7 @@ import (
 	"llm-platform/monitoring"
 	"llm-platform/pipeline"
 	"llm-platform/platform"
+	"llm-platform/routing"
 	"llm-platform/serving"
 )
 
@@ -42,6 +45,17 @@ func platformArgs(cfg config.Config, secrets config.Secrets, cluster config.Clus
 		RegistryCredentials: secrets.RegistryCredentials,
 		Cluster:             platform.Cluster{Kubeconfig: cluster.Kubeconfig, Context: cluster.Context, Cluster: cluster.Cluster},
 	}
+}
+
+// clients may reach a model's port: the configured clients and, for a
+// pooled model, the gateway's data plane.
+func clients(cfg config.Config, m config.Model) intent.Peers {
+	c := cfg.Namespace.Network.InferenceClients
+	peers := intent.Peers{Namespaces: slices.Clone(c.Namespaces), PodLabels: c.PodLabels}
+	if gw := cfg.Serving.Routing.Gateway.Namespace; m.Routing == config.RoutingInferencePool && !slices.Contains(peers.Namespaces, gw) {
+		peers.Namespaces = append(peers.Namespaces, gw)
+	}
+	return peers
 }
 
 func modelArgs(cfg config.Config, m config.Model) serving.Args {
@@ -72,11 +86,45 @@ func modelArgs(cfg config.Config, m config.Model) serving.Args {
 		CacheClaimName: names.ModelCache(m.Name, m.ModelCache.StorageClass, m.ModelCache.AccessMode),
 		CacheMountPath: m.ModelCache.MountPath,
 		ClusterDomain:  cfg.ClusterDomain,
-		Clients:        intent.Peers{Namespaces: nw.InferenceClients.Namespaces, PodLabels: nw.InferenceClients.PodLabels},
+		Clients:        clients(cfg, m),
 		Scrapers:       nw.MetricsScrapers,
 		Egress:         egress(nw, config.EgressInference),
 		Source:         source(nw, m.Source),
+		Picker:         picker(m),
 	}
+}
+
+// picker selects a pooled model's endpoint picker pods; nil for others.
+func picker(m config.Model) map[string]string {
+	if m.Routing != config.RoutingInferencePool {
+		return nil
+	}
+	return routing.PickerWorkload(m.Name).Selector()
+}
+
+// routingArgs is a pooled model's routing; ok is false for a model the
+// Service alone serves.
+func routingArgs(cfg config.Config, m config.Model) (a routing.Args, ok bool) {
+	if m.Routing != config.RoutingInferencePool {
+		return routing.Args{}, false
+	}
+	r := cfg.Serving.Routing
+	var scorers []routing.Scorer
+	for _, t := range slices.Sorted(maps.Keys(r.Picker.Scorers)) {
+		scorers = append(scorers, routing.Scorer{Type: t, Weight: r.Picker.Scorers[t]})
+	}
+	return routing.Args{
+		Model: m.Name, ServedModelName: m.ServedModelName(),
+		Pods:       serving.Workload(m.Name).Selector(),
+		TargetPort: m.Port, MetricsPort: m.MetricsPort, MetricsPath: m.MetricsPath,
+		FailureMode: r.FailureMode,
+		Gateway:     routing.Gateway{Name: r.Gateway.Name, Namespace: r.Gateway.Namespace, SectionName: r.Gateway.SectionName},
+		Picker: routing.Picker{
+			Image: r.Picker.Image, Scorers: scorers, Resources: resources(r.Picker.Resources),
+		},
+		Scrapers: cfg.Namespace.Network.MetricsScrapers,
+		Egress:   egress(cfg.Namespace.Network, config.EgressEndpointPicker),
+	}, true
 }
 
 // source is where a model's weights come from; nil without a source.
@@ -188,6 +236,10 @@ func monitoringArgs(cfg config.Config, s *Stack) monitoring.Args {
 			{Workload: s.Pipeline.TransformationWorkload, Port: "http", Path: "/metrics"},
 			{Workload: s.Checkpoint.Workload, Port: "http", Path: "/metrics"},
 		},
+	}
+	for _, r := range s.Routes {
+		args.Targets = append(args.Targets, monitoring.Target{Workload: r.PickerWorkload, Port: "metrics", Path: "/metrics"})
+		args.Pickers = append(args.Pickers, r.Picker)
 	}
 	for i, m := range cfg.Serving.Models {
 		args.Targets = append(args.Targets, monitoring.Target{Workload: s.Models[i].Workload, Port: s.Models[i].MetricsPort, Path: m.MetricsPath})

@@ -18,7 +18,7 @@ import (
 )
 
 // Every problem line has the form `llm-platform:<key>: <value> is invalid: <rule>`.
-var problemLine = regexp.MustCompile(`^llm-platform:[A-Za-z0-9_.\[\]"]+: .+ is invalid: .+$`)
+var problemLine = regexp.MustCompile(`^llm-platform:[A-Za-z0-9_.\[\]"/-]+: .+ is invalid: .+$`)
 
 // caseDeadline bounds each case: validation never scales with the values it
 // validates, so a billion replicas takes as long as one.

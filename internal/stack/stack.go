@@ -18,14 +18,17 @@ import (
 	"llm-platform/monitoring"
 	"llm-platform/pipeline"
 	"llm-platform/platform"
+	"llm-platform/routing"
 	"llm-platform/serving"
 )
 
 // Stack is what the program built.
 type Stack struct {
-	Platform   *platform.Platform
-	Pipeline   *pipeline.Pipeline
-	Models     []*serving.Inference
+	Platform *platform.Platform
+	Pipeline *pipeline.Pipeline
+	Models   []*serving.Inference
+	// Routes are the pooled models' InferencePools, pickers and HTTPRoutes.
+	Routes     []*routing.Routing
 	Checkpoint *checkpoint.Store
 	Schedule   *cron.Schedule
 	// Monitoring is nil when monitoring.enabled is false.
@@ -68,6 +71,9 @@ func Build(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets) (*Sta
 		a := modelArgs(cfg, m)
 		models = append(models, a)
 		intents = append(intents, a.Intents()...)
+		if r, ok := routingArgs(cfg, m); ok {
+			intents = append(intents, r.Intents()...)
+		}
 	}
 	plat, err := platform.New(ctx, "platform", platformArgs(cfg, secrets, config.ClusterFromPulumi(ctx), intents))
 	if err != nil {
@@ -108,6 +114,14 @@ func Build(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets) (*Sta
 			return nil, err
 		}
 		s.Models = append(s.Models, inf)
+		if r, ok := routingArgs(cfg, m); ok {
+			r.Shared = shared(names.Picker(m.Name), plat.PriorityServing)
+			route, err := routing.New(ctx, names.Inference(m.Name)+"-routing", r, after)
+			if err != nil {
+				return nil, err
+			}
+			s.Routes = append(s.Routes, route)
+		}
 		if a := m.Autoscaling; a.Enabled && a.Metric == config.MetricPods && a.Driver == config.DriverHPA {
 			s.AdapterRules = append(s.AdapterRules, availability.AdapterRule(cfg.Namespace.Name, args.Autoscaling))
 		}

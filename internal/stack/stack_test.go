@@ -37,7 +37,9 @@ func TestEveryPodPassesPodSecurityRestricted(t *testing.T) {
 			assert.True(t, *psc.RunAsNonRoot, tpl.Owner)
 			assert.NotZero(t, *psc.RunAsUser, tpl.Owner)
 			assert.Equal(t, corev1.SeccompProfileTypeRuntimeDefault, psc.SeccompProfile.Type, tpl.Owner)
-			assert.False(t, *tpl.Spec.AutomountServiceAccountToken, tpl.Owner)
+			// Only the endpoint picker talks to the API server.
+			picker := strings.HasPrefix(tpl.Owner, "Deployment/") && strings.HasSuffix(tpl.Owner, "-epp")
+			assert.Equal(t, picker, *tpl.Spec.AutomountServiceAccountToken, "%s: the token is mounted only where the API is read", tpl.Owner)
 			for _, c := range append(tpl.Spec.InitContainers, tpl.Spec.Containers...) {
 				sc := c.SecurityContext
 				require.NotNil(t, sc, "%s/%s", tpl.Owner, c.Name)
@@ -48,7 +50,7 @@ func TestEveryPodPassesPodSecurityRestricted(t *testing.T) {
 				assert.Contains(t, c.VolumeMounts, corev1.VolumeMount{Name: "tmp", MountPath: "/tmp"}, "a writable /tmp beside the read-only root")
 			}
 			for _, v := range tpl.Spec.Volumes {
-				assert.True(t, v.EmptyDir != nil || v.PersistentVolumeClaim != nil, "%s: volume %s is of a type restricted admits", tpl.Owner, v.Name)
+				assert.True(t, v.EmptyDir != nil || v.PersistentVolumeClaim != nil || v.ConfigMap != nil, "%s: volume %s is of a type restricted admits", tpl.Owner, v.Name)
 			}
 		}
 	})
@@ -279,13 +281,13 @@ func TestObjectCounts(t *testing.T) {
 	}
 	dev, prod := count("dev"), count("prod")
 	assert.Equal(t, 2, dev["Deployment"])
-	assert.Equal(t, 3, prod["Deployment"])
+	assert.Equal(t, 4, prod["Deployment"], "and the 70B model's endpoint picker")
 	assert.Equal(t, 0, dev["PodDisruptionBudget"], "every dev workload runs one replica")
 	assert.Equal(t, 4, prod["PodDisruptionBudget"])
 	assert.Equal(t, 2, prod["HorizontalPodAutoscaler"])
-	// Deny, DNS, internal egress; in: transformation, checkpoint, two models;
-	// out: ingestion, the schedule, two models.
-	assert.Equal(t, 11, prod["NetworkPolicy"])
+	// Deny, DNS, internal egress; in: transformation, checkpoint, two models,
+	// the picker; out: ingestion, the schedule, two models, the picker.
+	assert.Equal(t, 13, prod["NetworkPolicy"])
 	assert.Equal(t, 1, dev["Namespace"])
 }
 

@@ -41,14 +41,33 @@ type Probes struct {
 	PeriodSeconds int
 	// ReadinessPeriodSeconds of the readiness probe.
 	ReadinessPeriodSeconds int
+	// GRPC, when set, replaces the three HTTP checks by the gRPC health
+	// service (grpc.health.v1) of a port: how gRPC servers such as the
+	// endpoint picker report.
+	GRPC *GRPCHealth
+}
+
+// GRPCHealth is a gRPC health service (grpc.health.v1.Health/Check).
+type GRPCHealth struct {
+	// Port is the container port by number (a gRPC probe takes no name).
+	Port int
+	// Readiness and Liveness are the service names asked by the readiness
+	// probe and by the startup and liveness probes.
+	Readiness, Liveness string
 }
 
 // Apply sets the container's probes and, with a preStop sleep, its preStop
 // hook. Every server of the stack, Deployment or StatefulSet, is probed so.
 func (p Probes) Apply(c *corev1.ContainerArgs, port string, t rollout.Timings, preStopSleepSeconds int) {
-	c.StartupProbe = podspec.HTTPProbe(p.StartupPath, port, p.PeriodSeconds, t.StartupFailureThreshold)
-	c.ReadinessProbe = podspec.HTTPProbe(p.ReadinessPath, port, p.ReadinessPeriodSeconds, 3)
-	c.LivenessProbe = podspec.HTTPProbe(p.LivenessPath, port, p.PeriodSeconds, 3)
+	if g := p.GRPC; g != nil {
+		c.StartupProbe = podspec.GRPCProbe(g.Port, g.Liveness, p.PeriodSeconds, t.StartupFailureThreshold)
+		c.ReadinessProbe = podspec.GRPCProbe(g.Port, g.Readiness, p.ReadinessPeriodSeconds, 3)
+		c.LivenessProbe = podspec.GRPCProbe(g.Port, g.Liveness, p.PeriodSeconds, 3)
+	} else {
+		c.StartupProbe = podspec.HTTPProbe(p.StartupPath, port, p.PeriodSeconds, t.StartupFailureThreshold)
+		c.ReadinessProbe = podspec.HTTPProbe(p.ReadinessPath, port, p.ReadinessPeriodSeconds, 3)
+		c.LivenessProbe = podspec.HTTPProbe(p.LivenessPath, port, p.PeriodSeconds, 3)
+	}
 	if preStopSleepSeconds > 0 {
 		// Endpoints stop routing to a terminating pod a few seconds late; keep
 		// serving until they have, then SIGTERM starts the drain.
