@@ -43,10 +43,10 @@ type transition struct {
 func TestTransitions(t *testing.T) {
 	for _, tr := range []transition{{
 		name: "model image: rolled out", stack: "prod",
-		edit: replace("image: vllm/vllm-openai:v0.6.3", "image: vllm/vllm-openai:v0.6.4"),
+		edit: replace("image: vllm/vllm-openai:v0.11.0", "image: vllm/vllm-openai:v0.11.1"),
 		check: func(t *testing.T, ns string) {
 			d := getDeployment(t, ns, names.Inference("llama-3-70b"))
-			assert.Equal(t, "vllm/vllm-openai:v0.6.4", d.Spec.Template.Spec.Containers[0].Image)
+			assert.Equal(t, "vllm/vllm-openai:v0.11.1", d.Spec.Template.Spec.Containers[0].Image)
 		},
 	}, {
 		name: "quota and autoscaling bounds: in place, no pod replaced", stack: "prod",
