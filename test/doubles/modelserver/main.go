@@ -12,6 +12,21 @@
 // takes. vLLM's --max-num-seqs (default 256) bounds the completions
 // running at once; the others wait, counted by vllm:num_requests_waiting.
 //
+// Each replica keeps a prefix cache, as vLLM's automatic prefix caching
+// does: the prompt (or the chat messages' contents, in order) is cut into
+// blocks of --prefix-block-chars characters (default 64; a trailing partial
+// block is not cached), each block keyed by a hash chained over it and the
+// blocks before it, and an LRU holds --prefix-cache-blocks keys (default
+// 256). Once a completion has a sequence slot, its leading cached blocks
+// are hits and each other full block costs --prefill-ms-per-block (default
+// 10) of prefill before the --response-ms of decoding; the prompt's blocks
+// are then cached. The answer carries X-Prefix-Blocks, X-Prefix-Hit-Blocks
+// and X-TTFT-Ms (time to first token: from arrival, slot wait included, to
+// the end of prefill), and /metrics vLLM's prefix-cache counters, in blocks.
+// POST /debug/queue?waiting=N makes vllm:num_requests_waiting report N
+// phantom requests more (0 clears them), for tests that want a replica to
+// look saturated to an endpoint picker without loading it.
+//
 // Exit codes: 2 for a bad command line, 3 when the self-check fails (uid 0
 // or a writable root), 4 when the weights are not complete, 1 when serving
 // fails.
@@ -56,6 +71,13 @@ type config struct {
 	Response time.Duration
 	// MaxNumSeqs bounds the completions running at once (default 256).
 	MaxNumSeqs int
+	// BlockChars is the prefix cache's block size in characters (default 64).
+	BlockChars int
+	// CacheBlocks is how many blocks the prefix cache holds (default 256).
+	CacheBlocks int
+	// PrefillPerBlock is the prefill time of one block not in the prefix
+	// cache (default 10ms).
+	PrefillPerBlock time.Duration
 }
 
 // parseConfig reads vLLM's command line leniently.
@@ -88,7 +110,24 @@ func parseConfig(args []string) (config, error) {
 	if err == nil && seqs < 1 {
 		errs = append(errs, fmt.Errorf("--max-num-seqs: %d is invalid: must be at least 1", seqs))
 	}
+	blockChars, err := p.Int("prefix-block-chars", 64)
+	errs = append(errs, err)
+	if err == nil && blockChars < 1 {
+		errs = append(errs, fmt.Errorf("--prefix-block-chars: %d is invalid: must be at least 1", blockChars))
+	}
+	cacheBlocks, err := p.Int("prefix-cache-blocks", 256)
+	errs = append(errs, err)
+	if err == nil && cacheBlocks < 0 {
+		errs = append(errs, fmt.Errorf("--prefix-cache-blocks: %d is invalid: must be at least 0", cacheBlocks))
+	}
+	prefill, err := p.Float("prefill-ms-per-block", 10)
+	errs = append(errs, err)
+	if err == nil && prefill < 0 {
+		errs = append(errs, fmt.Errorf("--prefill-ms-per-block: %v is invalid: must be at least 0", prefill))
+	}
 	c.Port, c.MaxNumSeqs = port, seqs
+	c.BlockChars, c.CacheBlocks = blockChars, cacheBlocks
+	c.PrefillPerBlock = time.Duration(prefill * float64(time.Millisecond))
 	c.Load = time.Duration(load * float64(time.Second))
 	c.Response = time.Duration(ms) * time.Millisecond
 	return c, errors.Join(errs...)

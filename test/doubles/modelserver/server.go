@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -23,18 +24,26 @@ type server struct {
 	// seqs holds one token per completion running (at most MaxNumSeqs).
 	seqs                      chan struct{}
 	running, waiting, success atomic.Int64
-	started                   time.Time
+	// phantom are requests POST /debug/queue adds to the waiting ones.
+	phantom atomic.Int64
+	// cache is the prefix cache; queries and hits count its lookups, in
+	// blocks.
+	cache         *prefixCache
+	queries, hits atomic.Int64
+	started       time.Time
 }
 
 // newServer is the double for cfg, still loading.
 func newServer(cfg config, facts selfcheck.Facts, revision string) *server {
-	s := &server{cfg: cfg, facts: facts, revision: revision, seqs: make(chan struct{}, cfg.MaxNumSeqs), started: time.Now()}
+	s := &server{cfg: cfg, facts: facts, revision: revision, seqs: make(chan struct{}, cfg.MaxNumSeqs),
+		cache: newPrefixCache(cfg.CacheBlocks), started: time.Now()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /v1/models", s.models)
 	mux.HandleFunc("POST /v1/completions", s.complete(false))
 	mux.HandleFunc("POST /v1/chat/completions", s.complete(true))
 	mux.HandleFunc("GET /metrics", s.metrics)
+	mux.HandleFunc("POST /debug/queue", s.queue)
 	s.http = &httpdouble.Server{Name: program, Handler: mux}
 	mux.Handle("GET /debug/self", s.http.SelfHandler(facts, revision))
 	return s
@@ -88,10 +97,12 @@ type request struct {
 	MaxTokens int `json:"max_tokens"`
 }
 
-// complete answers a completion (chat or not) after Response, once a
-// sequence slot is free.
+// complete answers a completion (chat or not) once a sequence slot is
+// free, after the prefill of the prompt's blocks not in the prefix cache
+// and then Response.
 func (s *server) complete(chat bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		arrived := time.Now()
 		if s.loading(w) {
 			return
 		}
@@ -117,6 +128,23 @@ func (s *server) complete(chat bool) http.HandlerFunc {
 			s.running.Add(-1)
 			<-s.seqs
 		}()
+		// Prefill: the leading blocks cached are hits, the others are
+		// computed, then cached.
+		promptText := textOf(req.Prompt)
+		for _, m := range req.Messages {
+			promptText += textOf(m.Content)
+		}
+		keys := blockKeys(promptText, s.cfg.BlockChars)
+		hits := s.cache.hits(keys)
+		s.queries.Add(int64(len(keys)))
+		s.hits.Add(int64(hits))
+		select {
+		case <-time.After(time.Duration(len(keys)-hits) * s.cfg.PrefillPerBlock):
+		case <-r.Context().Done():
+			return
+		}
+		s.cache.insert(keys)
+		ttft := time.Since(arrived)
 		select {
 		case <-time.After(s.cfg.Response):
 		case <-r.Context().Done():
@@ -141,8 +169,24 @@ func (s *server) complete(chat bool) http.HandlerFunc {
 			resp["id"], resp["object"] = fmt.Sprintf("cmpl-%d", n), "text_completion"
 			resp["choices"] = []map[string]any{{"index": 0, "text": text, "logprobs": nil, "finish_reason": "stop"}}
 		}
+		w.Header().Set("X-Prefix-Blocks", strconv.Itoa(len(keys)))
+		w.Header().Set("X-Prefix-Hit-Blocks", strconv.Itoa(hits))
+		w.Header().Set("X-TTFT-Ms", strconv.FormatInt(ttft.Milliseconds(), 10))
 		httpdouble.WriteJSON(w, http.StatusOK, resp)
 	}
+}
+
+// queue answers POST /debug/queue?waiting=N: from now on N phantom
+// requests are counted as waiting, on top of the real ones (N=0 clears
+// them), so that the replica looks saturated to an endpoint picker.
+func (s *server) queue(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.Atoi(r.URL.Query().Get("waiting"))
+	if err != nil || n < 0 {
+		apiError(w, http.StatusBadRequest, "BadRequestError", fmt.Sprintf("waiting=%q: want a number of requests, at least 0", r.URL.Query().Get("waiting")))
+		return
+	}
+	s.phantom.Store(int64(n))
+	httpdouble.WriteJSON(w, http.StatusOK, map[string]int64{"phantom_waiting": int64(n), "num_requests_waiting": s.waiting.Load() + int64(n)})
 }
 
 // words counts the words of a prompt or message, standing in for tokens.
@@ -167,18 +211,25 @@ var metricSeries = []struct{ name, kind, help string }{
 	{"vllm:num_requests_running", "gauge", "Number of requests currently running on GPU."},
 	{"vllm:num_requests_waiting", "gauge", "Number of requests waiting to be processed."},
 	{"vllm:gpu_cache_usage_perc", "gauge", "GPU KV-cache usage. 1 means 100 percent usage."},
+	{"vllm:kv_cache_usage_perc", "gauge", "KV-cache usage. 1 means 100 percent usage."},
 	{"vllm:request_success_total", "counter", "Count of successfully processed requests."},
+	{"vllm:prefix_cache_queries_total", "counter", "Prefix cache queries, in terms of number of queried blocks."},
+	{"vllm:prefix_cache_hits_total", "counter", "Prefix cache hits, in terms of number of cached blocks."},
 }
 
 // metrics answers with vLLM's series, labelled with the model's name, and
 // the self-check's.
 func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
 	running := s.running.Load()
+	usage := fmt.Sprint(float64(running) / float64(s.cfg.MaxNumSeqs))
 	values := map[string]string{
-		"vllm:num_requests_running":  fmt.Sprint(running),
-		"vllm:num_requests_waiting":  fmt.Sprint(s.waiting.Load()),
-		"vllm:gpu_cache_usage_perc":  fmt.Sprint(float64(running) / float64(s.cfg.MaxNumSeqs)),
-		"vllm:request_success_total": fmt.Sprint(s.success.Load()),
+		"vllm:num_requests_running":       fmt.Sprint(running),
+		"vllm:num_requests_waiting":       fmt.Sprint(s.waiting.Load() + s.phantom.Load()),
+		"vllm:gpu_cache_usage_perc":       usage,
+		"vllm:kv_cache_usage_perc":        usage,
+		"vllm:request_success_total":      fmt.Sprint(s.success.Load()),
+		"vllm:prefix_cache_queries_total": fmt.Sprint(s.queries.Load()),
+		"vllm:prefix_cache_hits_total":    fmt.Sprint(s.hits.Load()),
 	}
 	label := labelEscaper.Replace(s.cfg.Name)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")

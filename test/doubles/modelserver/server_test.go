@@ -2,12 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,9 +24,17 @@ func TestParseConfigReadsVLLMsCommandLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config{Model: "/models/m/abc", Name: "llama", Host: "0.0.0.0", Port: 9000, Load: 250 * time.Millisecond, Response: 5 * time.Millisecond, MaxNumSeqs: 4}
+	want := config{Model: "/models/m/abc", Name: "llama", Host: "0.0.0.0", Port: 9000, Load: 250 * time.Millisecond, Response: 5 * time.Millisecond, MaxNumSeqs: 4,
+		BlockChars: 64, CacheBlocks: 256, PrefillPerBlock: 10 * time.Millisecond}
 	if c != want {
 		t.Errorf("got %+v, want %+v", c, want)
+	}
+	c, err = parseConfig([]string{"--model", "/m", "--prefix-block-chars", "16", "--prefix-cache-blocks=8", "--prefill-ms-per-block", "2.5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BlockChars != 16 || c.CacheBlocks != 8 || c.PrefillPerBlock != 2500*time.Microsecond {
+		t.Errorf("the prefix cache's flags: got %+v", c)
 	}
 	c, err = parseConfig([]string{"serve", "/models/m/abc", "--trust-remote-code"})
 	if err != nil {
@@ -36,11 +46,11 @@ func TestParseConfigReadsVLLMsCommandLine(t *testing.T) {
 }
 
 func TestParseConfigNamesEveryProblem(t *testing.T) {
-	_, err := parseConfig([]string{"--port", "x", "--max-num-seqs", "0"})
+	_, err := parseConfig([]string{"--port", "x", "--max-num-seqs", "0", "--prefix-block-chars", "0", "--prefix-cache-blocks", "-1", "--prefill-ms-per-block", "x"})
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	for _, part := range []string{"--model is required", "--port", "--max-num-seqs"} {
+	for _, part := range []string{"--model is required", "--port", "--max-num-seqs", "--prefix-block-chars", "--prefix-cache-blocks", "--prefill-ms-per-block"} {
 		if !strings.Contains(err.Error(), part) {
 			t.Errorf("the error does not name %q: %v", part, err)
 		}
@@ -80,6 +90,12 @@ func testServer(t *testing.T, cfg config, loaded bool) (*server, *httptest.Serve
 	cfg.Model, cfg.Name = "/models/m", "m"
 	if cfg.MaxNumSeqs == 0 {
 		cfg.MaxNumSeqs = 256
+	}
+	if cfg.BlockChars == 0 {
+		cfg.BlockChars = 64
+	}
+	if cfg.CacheBlocks == 0 {
+		cfg.CacheBlocks = 256
 	}
 	s := newServer(cfg, selfcheck.Facts{UID: 65532}, "abc")
 	s.ready.Store(loaded)
@@ -237,6 +253,9 @@ func TestCompletionsBeyondMaxNumSeqsWait(t *testing.T) {
 			if got[`vllm:gpu_cache_usage_perc{model_name="m"}`] != "1" {
 				t.Errorf("one of one sequence slots in use: got cache usage %s", got[`vllm:gpu_cache_usage_perc{model_name="m"}`])
 			}
+			if got[`vllm:kv_cache_usage_perc{model_name="m"}`] != "1" {
+				t.Errorf("one of one sequence slots in use: got vllm:kv_cache_usage_perc %s", got[`vllm:kv_cache_usage_perc{model_name="m"}`])
+			}
 			break
 		}
 		if time.Now().After(deadline) {
@@ -247,6 +266,205 @@ func TestCompletionsBeyondMaxNumSeqsWait(t *testing.T) {
 	for range 2 {
 		if code := <-done; code != http.StatusOK {
 			t.Errorf("a queued completion: got %d, want 200", code)
+		}
+	}
+}
+
+// completion is the prefix-cache headers of one completion's answer.
+type completion struct {
+	blocks, hits, ttftMs int
+}
+
+// complete posts a completion of prompt and reads its prefix-cache headers.
+func complete(t *testing.T, url, prompt string) completion {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"model": "m", "prompt": prompt})
+	return post(t, url+"/v1/completions", string(body))
+}
+
+// post posts a completion request and reads its prefix-cache headers.
+func post(t *testing.T, url, body string) completion {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("completion: got %d", resp.StatusCode)
+	}
+	var c completion
+	for name, v := range map[string]*int{"X-Prefix-Blocks": &c.blocks, "X-Prefix-Hit-Blocks": &c.hits, "X-TTFT-Ms": &c.ttftMs} {
+		n, err := strconv.Atoi(resp.Header.Get(name))
+		if err != nil {
+			t.Fatalf("%s: got %q, want an integer", name, resp.Header.Get(name))
+		}
+		*v = n
+	}
+	return c
+}
+
+// long is a prompt of n distinct characters.
+func long(n int) string {
+	var b strings.Builder
+	for i := 0; b.Len() < n; i++ {
+		fmt.Fprintf(&b, "%d ", i)
+	}
+	return b.String()[:n]
+}
+
+func TestPrefixCacheHitsARepeatedLongPrefix(t *testing.T) {
+	_, ts := testServer(t, config{BlockChars: 8}, true)
+	prompt := long(100) // 12 full blocks and 4 characters not cached
+	if got := complete(t, ts.URL, prompt); got.blocks != 12 || got.hits != 0 {
+		t.Errorf("first time: got %d block(s), %d hit(s); want 12, 0", got.blocks, got.hits)
+	}
+	if got := complete(t, ts.URL, prompt); got.blocks != 12 || got.hits != 12 {
+		t.Errorf("the same prompt again: got %d block(s), %d hit(s); want 12, 12", got.blocks, got.hits)
+	}
+	if got := complete(t, ts.URL, prompt[:64]+strings.Repeat("x", 40)); got.blocks != 13 || got.hits != 8 {
+		t.Errorf("the same 64 characters then others: got %d block(s), %d hit(s); want 13, 8", got.blocks, got.hits)
+	}
+	// A chat's messages count as their contents concatenated in order,
+	// text parts included.
+	body, _ := json.Marshal(map[string]any{"messages": []any{
+		map[string]any{"role": "system", "content": prompt[:30]},
+		map[string]any{"role": "user", "content": []any{map[string]any{"type": "text", "text": prompt[30:]}}},
+	}})
+	if got := post(t, ts.URL+"/v1/chat/completions", string(body)); got.blocks != 12 || got.hits != 12 {
+		t.Errorf("a chat of the same text: got %d block(s), %d hit(s); want 12, 12", got.blocks, got.hits)
+	}
+}
+
+func TestPrefixCacheMissesADifferentPrefix(t *testing.T) {
+	_, ts := testServer(t, config{BlockChars: 8}, true)
+	prompt := long(96)
+	complete(t, ts.URL, prompt)
+	// Block keys are chained: the same blocks after a different first one
+	// are not the same blocks.
+	if got := complete(t, ts.URL, "X"+prompt[1:]); got.blocks != 12 || got.hits != 0 {
+		t.Errorf("another first character: got %d block(s), %d hit(s); want 12, 0", got.blocks, got.hits)
+	}
+	if got := complete(t, ts.URL, "short"); got.blocks != 0 || got.hits != 0 {
+		t.Errorf("a prompt shorter than a block: got %d block(s), %d hit(s); want 0, 0", got.blocks, got.hits)
+	}
+}
+
+func TestPrefixCacheEvictsTheLeastRecentlyUsed(t *testing.T) {
+	s, ts := testServer(t, config{BlockChars: 4, CacheBlocks: 4}, true)
+	a, b := "aaaabbbbccccdddd", "eeeeffff"
+	complete(t, ts.URL, a)
+	if n := s.cache.len(); n != 4 {
+		t.Fatalf("after 4 blocks: %d cached, want 4", n)
+	}
+	// b's 2 blocks evict a's tail, not its head.
+	if got := complete(t, ts.URL, b); got.hits != 0 {
+		t.Errorf("b: got %d hit(s), want 0", got.hits)
+	}
+	if n := s.cache.len(); n != 4 {
+		t.Errorf("at capacity: %d cached, want 4", n)
+	}
+	if got := complete(t, ts.URL, a); got.hits != 2 {
+		t.Errorf("a after b: got %d hit(s), want its 2 leading blocks", got.hits)
+	}
+	// a's 4 blocks are now the most recent: b's are gone.
+	if got := complete(t, ts.URL, b); got.hits != 0 {
+		t.Errorf("b after a again: got %d hit(s), want 0", got.hits)
+	}
+	// A prompt longer than the cache keeps its leading blocks.
+	complete(t, ts.URL, "0000111122223333444455556666")
+	if got := complete(t, ts.URL, "0000111122223333444455556666"); got.hits != 4 {
+		t.Errorf("7 blocks through a cache of 4: got %d hit(s), want 4", got.hits)
+	}
+}
+
+func TestTTFTReflectsPrefillOfMisses(t *testing.T) {
+	_, ts := testServer(t, config{BlockChars: 8, PrefillPerBlock: 30 * time.Millisecond}, true)
+	prompt := long(80)
+	if got := complete(t, ts.URL, prompt); got.hits != 0 || got.ttftMs < 300 {
+		t.Errorf("10 misses of 30ms: got %d hit(s), TTFT %dms; want 0, at least 300ms", got.hits, got.ttftMs)
+	}
+	if got := complete(t, ts.URL, prompt); got.hits != 10 || got.ttftMs >= 150 {
+		t.Errorf("10 hits: got %d hit(s), TTFT %dms; want 10, well under 300ms", got.hits, got.ttftMs)
+	}
+	if got := complete(t, ts.URL, prompt[:40]+strings.Repeat("y", 40)); got.hits != 5 || got.ttftMs < 150 || got.ttftMs >= 280 {
+		t.Errorf("5 hits, 5 misses: got %d hit(s), TTFT %dms; want 5, about 150ms", got.hits, got.ttftMs)
+	}
+}
+
+// Time to first token includes the wait for a sequence slot.
+func TestTTFTIncludesTheWaitForASlot(t *testing.T) {
+	_, ts := testServer(t, config{MaxNumSeqs: 1, Response: 300 * time.Millisecond}, true)
+	ttfts := make(chan int, 2)
+	for range 2 {
+		go func() {
+			ttft := -1
+			if resp, err := http.Post(ts.URL+"/v1/completions", "application/json", strings.NewReader(`{"prompt":"x"}`)); err == nil {
+				resp.Body.Close()
+				if n, err := strconv.Atoi(resp.Header.Get("X-TTFT-Ms")); err == nil {
+					ttft = n
+				}
+			}
+			ttfts <- ttft
+		}()
+	}
+	first, second := <-ttfts, <-ttfts
+	if first < 0 || first >= 150 || second < 300 {
+		t.Errorf("two completions through one slot: got TTFTs %dms and %dms, want one near 0 and one at least 300ms", first, second)
+	}
+}
+
+func TestMetricsCountPrefixCacheBlocks(t *testing.T) {
+	_, ts := testServer(t, config{BlockChars: 8}, true)
+	complete(t, ts.URL, long(24))
+	complete(t, ts.URL, long(24))
+	complete(t, ts.URL, "X"+long(24)[1:])
+	got := scrape(t, ts.URL)
+	for series, want := range map[string]string{
+		`vllm:kv_cache_usage_perc{model_name="m"}`:        "0",
+		`vllm:prefix_cache_queries_total{model_name="m"}`: "9",
+		`vllm:prefix_cache_hits_total{model_name="m"}`:    "3",
+		`vllm:request_success_total{model_name="m"}`:      "3",
+	} {
+		if got[series] != want {
+			t.Errorf("%s: got %q, want %q", series, got[series], want)
+		}
+	}
+	_, body := call(t, "GET", ts.URL+"/metrics", "")
+	for _, line := range []string{
+		"# TYPE vllm:kv_cache_usage_perc gauge",
+		"# TYPE vllm:prefix_cache_queries_total counter",
+		"# TYPE vllm:prefix_cache_hits_total counter",
+		"# HELP vllm:prefix_cache_hits_total ",
+	} {
+		if !strings.Contains(body, "\n"+line) {
+			t.Errorf("/metrics has no line %q", line)
+		}
+	}
+}
+
+func TestDebugQueueAddsPhantomWaitingRequests(t *testing.T) {
+	_, ts := testServer(t, config{}, true)
+	waiting := func() string { return scrape(t, ts.URL)[`vllm:num_requests_waiting{model_name="m"}`] }
+	if code, body := call(t, "POST", ts.URL+"/debug/queue?waiting=7", ""); code != http.StatusOK {
+		t.Fatalf("POST /debug/queue?waiting=7: got %d %s", code, body)
+	}
+	if got := waiting(); got != "7" {
+		t.Errorf("7 phantom requests: got waiting %s, want 7", got)
+	}
+	if got := complete(t, ts.URL, "x"); got.blocks != 0 {
+		t.Errorf("a completion beside phantom requests: got %+v", got)
+	}
+	if code, _ := call(t, "POST", ts.URL+"/debug/queue?waiting=3", ""); code != http.StatusOK || waiting() != "3" {
+		t.Errorf("waiting=3 sets, not adds: got waiting %s, want 3", waiting())
+	}
+	if code, _ := call(t, "POST", ts.URL+"/debug/queue?waiting=0", ""); code != http.StatusOK || waiting() != "0" {
+		t.Errorf("waiting=0: got waiting %s, want 0 (cleared)", waiting())
+	}
+	for _, q := range []string{"", "?waiting=-1", "?waiting=x"} {
+		if code, _ := call(t, "POST", ts.URL+"/debug/queue"+q, ""); code != http.StatusBadRequest {
+			t.Errorf("POST /debug/queue%s: got %d, want 400", q, code)
 		}
 	}
 }
