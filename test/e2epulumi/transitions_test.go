@@ -67,6 +67,22 @@ func TestTransitions(t *testing.T) {
 			assert.Equal(t, d.Status.Replicas, d.Status.UpdatedReplicas, "no rollout started")
 		},
 	}, {
+		// And back: the rollback adds the pool, its picker and the route again.
+		name: "model routing: inference pool to Service alone, in place", stack: "prod",
+		edit: replace("        routing: inferencePool\n", ""),
+		check: func(t *testing.T, ns string) {
+			for _, kind := range []string{"inferencepool", "httproute"} {
+				out, stderr, err := kubectl.Run(nil, "-n", ns, "get", kind, "-o", "name")
+				require.NoError(t, err, stderr)
+				assert.Empty(t, strings.TrimSpace(out), "no %s left", kind)
+			}
+			_, _, err := kubectl.Run(nil, "-n", ns, "get", "deployment", names.Picker("llama-3-70b"))
+			assert.Error(t, err, "the picker is gone")
+			get(t, "-n", ns, "service", names.Inference("llama-3-70b"))
+			d := getDeployment(t, ns, names.Inference("llama-3-70b"))
+			assert.Equal(t, d.Status.Replicas, d.Status.UpdatedReplicas, "the model's pods did not roll")
+		},
+	}, {
 		name: "checkpoint claim template: StatefulSet replaced, claims kept", stack: "prod",
 		edit: replace("size: 500Gi", "size: 600Gi"),
 		check: func(t *testing.T, ns string) {
