@@ -15,7 +15,7 @@ func TestScheduleRunsIngestionOneAtATime(t *testing.T) {
 	res := stacktest.Run(t, stacktest.Load(t, "prod"))
 	var cj batchv1.CronJob
 	res.Decode(t, "CronJob", "pipeline-schedule", &cj)
-	assert.Equal(t, "0 2 * * *", cj.Spec.Schedule)
+	assert.Equal(t, "30 3 * * *", cj.Spec.Schedule)
 	assert.Equal(t, "Europe/Berlin", *cj.Spec.TimeZone)
 	assert.Equal(t, batchv1.ForbidConcurrent, cj.Spec.ConcurrencyPolicy)
 	assert.False(t, *cj.Spec.Suspend)

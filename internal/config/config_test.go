@@ -177,6 +177,14 @@ func TestWarnings(t *testing.T) {
 		// readme is the phrase the README's list of warnings holds for it.
 		readme string
 	}{
+		{"autoscaling down to one replica", "prod", map[string]any{"serving.models[0].autoscaling.minReplicas": 1},
+			"llm-platform:serving.models[0].autoscaling.minReplicas: 1: at low load inference-llama-3-70b runs one replica, and the PodDisruptionBudget (maxUnavailable 1) then lets a node drain evict it", "1: at low load <object> runs one replica"},
+		{"vLLM on several GPUs without tensor parallel", "dev", map[string]any{"serving.models[0].gpus": 2, "namespace.quota.gpus": 8, "gpuPool.gpusPerNode": 2},
+			"llm-platform:serving.models[0].gpus: 2 GPUs, but serving.models[0].args set no --tensor-parallel-size: vLLM then uses one GPU and leaves 1 idle", "set no --tensor-parallel-size: vLLM then uses one GPU"},
+		{"schedule in the daylight-saving hour", "prod", map[string]any{"cron.schedule": "15 2 * * *"},
+			`llm-platform:cron.schedule: "15 2 * * *" in Europe/Berlin (cron.timeZone) fires inside 02:00-03:00, the hour its daylight-saving changes shift`, "the hour its daylight-saving changes shift"},
+		{"picker failing open", "prod", map[string]any{"serving.routing.failureMode": "FailOpen"},
+			"llm-platform:serving.routing.failureMode: FailOpen: with the picker down the gateway chooses a replica itself", "several gateway implementations do not honour FailOpen"},
 		{"one replica, no PDB", "dev", nil,
 			"llm-platform:serving.models[0].replicas: inference-llama-3-8b runs one replica: no PodDisruptionBudget is created, and a node drain takes it down until it is rescheduled", "runs one replica: no PodDisruptionBudget"},
 		{"shared RWO claim in dev", "dev", map[string]any{"pipeline.storage.accessMode": "ReadWriteOnce"},

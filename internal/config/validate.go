@@ -57,6 +57,8 @@ const (
 
 // checker collects every problem and warning of one validation pass.
 type checker struct {
+	// prod turns written intent that would not run into an error.
+	prod     bool
 	errs     []error
 	warnings []string
 	// written holds the keys the stack file set (see decoder.written).
@@ -88,8 +90,8 @@ func (c *checker) warn(key, format string, args ...any) {
 }
 
 func validate(cfg *Config, written map[string]bool) (warnings []string, errs []error) {
-	c := &checker{written: written}
 	prod := cfg.Environment == EnvProd
+	c := &checker{written: written, prod: prod}
 	switch cfg.Environment {
 	case EnvDev, EnvStaging, EnvProd:
 	default:
@@ -235,6 +237,7 @@ func (c *checker) model(key string, m Model, pool GPUPool, prod bool) {
 	if m.GPUs > pool.GPUsPerNode && pool.GPUsPerNode >= 1 {
 		c.fail(key+".gpus", m.GPUs, fmt.Sprintf("must be at most gpuPool.gpusPerNode (%d): a replica cannot span nodes", pool.GPUsPerNode), strconv.Itoa(pool.GPUsPerNode))
 	}
+	c.parallelMatchesGPUs(key, m)
 	c.atLeast(key+".replicas", m.Replicas, 1)
 	c.port(key+".port", m.Port)
 	if m.MetricsPort == 0 {
@@ -367,8 +370,17 @@ func (c *checker) cron(key string, cr Cron) {
 	}
 	if cr.TimeZone == "" || cr.TimeZone == "Local" {
 		c.fail(key+".timeZone", cr.TimeZone, "must be an IANA time zone name", `"Europe/Berlin"`)
-	} else if _, err := time.LoadLocation(cr.TimeZone); err != nil {
+	} else if zone, err := time.LoadLocation(cr.TimeZone); err != nil {
 		c.fail(key+".timeZone", cr.TimeZone, "must be an IANA time zone name", `"Europe/Berlin"`)
+	} else if sched, err := cronParser.Parse(cr.Schedule); err == nil && !c.failed(key+".schedule") {
+		if day, window, forward, found := dstRuns(sched, zone, time.Now()); found {
+			what := "is skipped the night the clocks go forward (%s) and the other change starts it twice"
+			if !forward {
+				what = "starts twice the night the clocks go back (%s) and the other change skips it"
+			}
+			c.warn(key+".schedule", "%q in %s (cron.timeZone) fires inside %s, the hour its daylight-saving changes shift: the run "+what+"; choose a time outside %s, or cron.timeZone Etc/UTC",
+				cr.Schedule, cr.TimeZone, window, day.Format("2006-01-02"), window)
+		}
 	}
 	// The CronJob controller checks schedules every 10 seconds; a shorter
 	// deadline can miss every run.
@@ -383,10 +395,21 @@ func (c *checker) cron(key string, cr Cron) {
 
 func (c *checker) autoscaling(key string, a Autoscaling, podsMetricAllowed bool) {
 	if !a.Enabled {
+		var bounds []string
 		for _, k := range []string{"minReplicas", "maxReplicas", "metric", "driver", "prometheusAddress", "query", "metricName", "series", "targetAverageValue", "targetCPUUtilization", "scaleUpStabilizationSeconds", "scaleDownStabilizationSeconds"} {
-			if c.wrote(key + "." + k) {
-				c.warn(key+"."+k, "%s while %s.enabled is false", noEffect, key)
+			if !c.wrote(key + "." + k) {
+				continue
 			}
+			if c.prod && (k == "minReplicas" || k == "maxReplicas") {
+				bounds = append(bounds, fmt.Sprintf("%s.%s", key, k))
+				continue
+			}
+			c.warn(key+"."+k, "%s while %s.enabled is false", noEffect, key)
+		}
+		if len(bounds) > 0 {
+			// In prod a sizing that would not run is a mistake, not a note.
+			c.fail(key+".enabled", a.Enabled, fmt.Sprintf("must be true when %s are written (%d to %d replicas): autoscaling is off, so the workload runs its fixed replicas instead; in prod, written intent that would not run is refused. Set enabled: true, or remove the bounds",
+				strings.Join(bounds, " and "), a.MinReplicas, a.MaxReplicas), "true")
 		}
 		return
 	}
@@ -488,8 +511,13 @@ func (c *checker) disruption(key string, d Disruption, replicas int, a Autoscali
 		c.fail(k, d.MaxUnavailable, "must be at least 1: 0 would block every eviction, so no node could ever be drained", "1")
 		return
 	}
-	if MaxReplicas(replicas, a) == 1 {
+	switch {
+	case MaxReplicas(replicas, a) == 1:
 		c.warn(replicasKey(key, a), "%s runs one replica: no PodDisruptionBudget is created, and a node drain takes it down until it is rescheduled", object)
+	case a.Enabled && a.MinReplicas == 0:
+		c.warn(key+".autoscaling.minReplicas", "0: %s scales to zero at rest and wakes to one replica: while it runs one, the PodDisruptionBudget (maxUnavailable %s) lets a node drain evict it, and the model is down until it is rescheduled", object, d.MaxUnavailable)
+	case a.Enabled && a.MinReplicas == 1:
+		c.warn(key+".autoscaling.minReplicas", "1: at low load %s runs one replica, and the PodDisruptionBudget (maxUnavailable %s) then lets a node drain evict it: it is down until rescheduled; 2 keeps one serving", object, d.MaxUnavailable)
 	}
 }
 
