@@ -164,8 +164,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		Replicas:       t.Replicas,
 		Autoscaling:    t.Autoscaling,
 		MaxUnavailable: t.MaxUnavailable,
-		// CPU nodes have room for one more pod.
-		Surge:                true,
+		// CPU nodes have room for one more pod, but a ReadWriteOnce claim
+		// does not attach to the second node a surge pod may land on.
+		Surge:                args.Data.AccessMode != "ReadWriteOnce",
 		FormerDeploymentName: name + "-transformation",
 	}, parent)
 	if err != nil {

@@ -222,7 +222,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		Replicas:           args.Replicas,
 		Autoscaling:        args.Autoscaling,
 		MaxUnavailable:     args.MaxUnavailable,
-		Surge:              args.Pool.SpareCapacity,
+		Surge:              args.surge(),
 		After:              after,
 	}, parent)
 	if err != nil {
@@ -244,6 +244,15 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 	return inf, nil
+}
+
+// surge says whether a rollout may start a new pod before an old one stops:
+// the pool must have room for it, and the model's cache must attach to a
+// second node (a ReadWriteOnce claim cannot: the surge pod would wait on
+// Multi-Attach until the rollout's deadline).
+func (a Args) surge() bool {
+	cached := a.Source == nil || (a.Source.Image == "" && a.Source.Claim == "")
+	return a.Pool.SpareCapacity && !(cached && a.Cache.AccessMode == "ReadWriteOnce")
 }
 
 func container(args Args) corev1.ContainerArgs {

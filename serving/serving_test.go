@@ -247,3 +247,23 @@ func TestKEDAScaledObjectOwnsTheAutoscaler(t *testing.T) {
 	assert.Nil(t, llama.Spec.Replicas, "KEDA's HPA owns replicas")
 	assert.Equal(t, []string{"spec.replicas"}, res.Resource(t, "kubernetes:apps/v1:Deployment", "inference-llama-3-70b-deployment").IgnoreChanges)
 }
+
+// A surge pod may land on another node, where a ReadWriteOnce cache cannot
+// attach (Multi-Attach): such a model rolls in place even with spare capacity.
+func TestNoSurgeOntoAReadWriteOnceCache(t *testing.T) {
+	c := stacktest.Load(t, "dev").Set(t, "gpuPool.spareCapacity", true)
+	require.Equal(t, "ReadWriteOnce", stacktest.Run(t, c).Find(t, "PersistentVolumeClaim", "model-cache-llama-3-8b-rwo-default").Fields["spec"].(map[string]any)["accessModes"].([]any)[0])
+	ru := stacktest.Run(t, c).Deployment(t, "inference-llama-3-8b").Spec.Strategy.RollingUpdate
+	assert.Equal(t, 0, ru.MaxSurge.IntValue(), "no surge pod that could not attach the claim")
+	assert.Equal(t, 1, ru.MaxUnavailable.IntValue())
+
+	rwx := c.Set(t, "serving.models[0].modelCache.accessMode", "ReadWriteMany")
+	ru = stacktest.Run(t, rwx).Deployment(t, "inference-llama-3-8b").Spec.Strategy.RollingUpdate
+	assert.Equal(t, 1, ru.MaxSurge.IntValue(), "a shared cache attaches anywhere: surge")
+
+	pipe := stacktest.Load(t, "dev").Set(t, "pipeline.storage.accessMode", "ReadWriteOnce")
+	ru = stacktest.Run(t, pipe).Deployment(t, "transformation").Spec.Strategy.RollingUpdate
+	assert.Equal(t, 0, ru.MaxSurge.IntValue(), "the transformation on a ReadWriteOnce pipeline claim rolls in place")
+	ru = stacktest.Run(t, stacktest.Load(t, "dev")).Deployment(t, "transformation").Spec.Strategy.RollingUpdate
+	assert.Equal(t, 1, ru.MaxSurge.IntValue(), "and surges on ReadWriteMany")
+}

@@ -185,6 +185,8 @@ func TestWarnings(t *testing.T) {
 			`llm-platform:cron.schedule: "15 2 * * *" in Europe/Berlin (cron.timeZone) fires inside 02:00-03:00, the hour its daylight-saving changes shift`, "the hour its daylight-saving changes shift"},
 		{"picker failing open", "prod", map[string]any{"serving.routing.failureMode": "FailOpen"},
 			"llm-platform:serving.routing.failureMode: FailOpen: with the picker down the gateway chooses a replica itself", "several gateway implementations do not honour FailOpen"},
+		{"spare capacity, ReadWriteOnce cache", "dev", map[string]any{"gpuPool.spareCapacity": true},
+			"llm-platform:serving.models[0].modelCache.accessMode: ReadWriteOnce with gpuPool.spareCapacity: the model rolls one pod at a time", "rolls one pod at a time (maxSurge 0"},
 		{"one replica, no PDB", "dev", nil,
 			"llm-platform:serving.models[0].replicas: inference-llama-3-8b runs one replica: no PodDisruptionBudget is created, and a node drain takes it down until it is rescheduled", "runs one replica: no PodDisruptionBudget"},
 		{"shared RWO claim in dev", "dev", map[string]any{"pipeline.storage.accessMode": "ReadWriteOnce"},

@@ -274,6 +274,9 @@ func (c *checker) model(key string, m Model, pool GPUPool, prod bool) {
 		c.fail(key+".modelCache.accessMode", m.ModelCache.AccessMode,
 			"must be ReadWriteMany or ReadOnlyMany when the model runs more than one replica: replicas are spread over nodes and a ReadWriteOnce claim attaches to one", `"ReadWriteMany"`)
 	}
+	if pool.SpareCapacity && m.Source.Cached() && m.ModelCache.AccessMode == AccessReadWriteOnce {
+		c.warn(key+".modelCache.accessMode", "ReadWriteOnce with gpuPool.spareCapacity: the model rolls one pod at a time (maxSurge 0, maxUnavailable 1), not with a surge: a surge pod on another node could not attach the claim")
+	}
 	c.autoscaling(key+".autoscaling", m.Autoscaling, true)
 	c.replicasOwner(key, m.Autoscaling)
 	c.disruption(key, m.Disruption, m.Replicas, m.Autoscaling, names.Inference(m.Name))
