@@ -298,3 +298,38 @@ func TestParseImage(t *testing.T) {
 		assert.Equal(t, tc.pinned, img.Pinned(), tc.ref)
 	}
 }
+
+// A secure value nested in a section is refused at its own path: from
+// Pulumi's placeholder when the value is not decrypted (the render), and
+// from the stack file when the engine hands the program the value in clear.
+func TestSecretInsideASectionIsRefusedAtItsPath(t *testing.T) {
+	c := stacktest.Load(t, "dev")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "Pulumi.dev.yaml")
+	text, err := os.ReadFile(filepath.Join(stacktest.RepoRoot(), "Pulumi.dev.yaml"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(file, []byte(strings.Replace(string(text), "  llm-platform:cron:\n", "  llm-platform:cron:\n    timeZone:\n      secure: v1:abc\n", 1)), 0o644))
+	secret := func(key string) bool { return key == "cron" }
+	const want = `llm-platform:cron.timeZone: "<secret>" is invalid: is a secret inside a section`
+
+	placeholder := func(key string) (string, bool) {
+		if key == "cron" {
+			return `{"schedule": "0 2 * * *", "suspend": true, "timeZone": "[secret]"}`, true
+		}
+		return c.Lookup(key)
+	}
+	_, err = config.LoadStack(placeholder, secret, "")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), want)
+
+	decrypted := func(key string) (string, bool) {
+		if key == "cron" {
+			return `{"schedule": "0 2 * * *", "suspend": true, "timeZone": "Europe/Paris"}`, true
+		}
+		return c.Lookup(key)
+	}
+	_, err = config.LoadStack(decrypted, secret, file)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), want)
+	assert.NotContains(t, err.Error(), "Europe/Paris", "the value is never echoed")
+}

@@ -43,6 +43,14 @@ type Result struct {
 // not be used. isSecret reports whether a key was set as a secret; it may be nil
 // when no secret keys are set.
 func Load(lookup Lookup, isSecret func(key string) bool) (Result, error) {
+	return LoadStack(lookup, isSecret, "")
+}
+
+// LoadStack is Load for a program that can read the stack file at
+// stackFile (Pulumi.<stack>.yaml in the project's folder, "" when unknown):
+// a secure value nested in a section is then named at its own path even
+// when the engine has decrypted it.
+func LoadStack(lookup Lookup, isSecret func(key string) bool, stackFile string) (Result, error) {
 	cfg := Defaults()
 	d := &decoder{}
 
@@ -69,10 +77,17 @@ func Load(lookup Lookup, isSecret func(key string) bool) (Result, error) {
 			d.fail(s.key, nil, "required: the stack file has no "+Project+":"+s.key+" section", "see Pulumi.dev.yaml")
 			continue
 		}
+		if isSecret != nil && isSecret(s.key) {
+			// Refused, and still read: every other problem is reported too.
+			d.nestedSecrets(s.key, text, stackFile)
+		}
 		d.decodeJSON(s.key, text, s.dst)
 	}
 
 	if text, ok := lookup("monitoring"); ok {
+		if isSecret != nil && isSecret("monitoring") {
+			d.nestedSecrets("monitoring", text, stackFile)
+		}
 		d.decodeJSON("monitoring", text, &cfg.Monitoring)
 	}
 	if domain, ok := lookup("clusterDomain"); ok {

@@ -16,9 +16,11 @@ type Secrets struct {
 // FromPulumi loads the stack's configuration from the Pulumi context.
 func FromPulumi(ctx *pulumi.Context) (Result, Secrets, error) {
 	full := func(key string) string { return Project + ":" + key }
-	res, err := Load(
+	res, err := LoadStack(
 		func(key string) (string, bool) { return ctx.GetConfig(full(key)) },
 		func(key string) bool { return ctx.IsConfigSecret(full(key)) },
+		// The engine runs the program in the project's folder.
+		StackFilePath(ctx.Stack()),
 	)
 	if err != nil {
 		return res, Secrets{}, err

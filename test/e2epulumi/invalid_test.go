@@ -32,7 +32,23 @@ func TestInvalidStackFilesFailPulumiPreviewTheSameWay(t *testing.T) {
 
 			pulumi(t, time.Minute, "stack init "+stack)
 			defer pulumi(t, time.Minute, "stack rm --yes --force --preserve-config "+stack)
+			// A secure value nested in a section: the file's ciphertext is not
+			// this stack's, so the case writes it as a user does, with
+			// `pulumi config set --secret --path`, and checks afterwards that
+			// it is nowhere in clear.
+			secretValue := ""
+			if strings.Contains(string(text), nestedSecureLeaf) {
+				key, _, _ := strings.Cut(strings.TrimPrefix(want, "llm-platform:"), ": ")
+				require.NoError(t, os.WriteFile(stackFile, []byte(strings.Replace(string(text), nestedSecureLeaf, "set-below", 1)), 0o644))
+				secretValue = "https://corpus.example/raw?X-Amz-Signature=" + name
+				pulumi(t, time.Minute, "config set --stack "+stack+" --secret --path '"+key+"' '"+secretValue+"'")
+				require.NotContains(t, readFile(t, "Pulumi."+stack+".yaml"), secretValue, "pulumi stored it encrypted")
+			}
 			out := shFails(t, 2*time.Minute, "pulumi --cwd "+fastProject+" --non-interactive preview --stack "+stack)
+			if secretValue != "" {
+				assert.NotContains(t, out, secretValue, "the preview never shows the secret")
+				assert.NotContains(t, pulumi(t, time.Minute, "stack export --stack "+stack), secretValue, "nor does the state")
+			}
 			if key, missing := missingSection(want); missing {
 				assert.Contains(t, out, "is missing configuration value '"+key+"'", "Pulumi refuses first, naming the key")
 			} else {
@@ -45,6 +61,10 @@ func TestInvalidStackFilesFailPulumiPreviewTheSameWay(t *testing.T) {
 		})
 	}
 }
+
+// nestedSecureLeaf is how the bad stack files write a secure value nested in
+// a section (its ciphertext is no stack's).
+const nestedSecureLeaf = "secure: v1:c2FsdA==:Y2lwaGVydGV4dA=="
 
 // missingSection reports whether want is the program's "section missing"
 // error, which Pulumi pre-empts for every key Pulumi.yaml declares.
