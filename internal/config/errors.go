@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // FieldError is one problem with one configuration value. Its message has the
@@ -22,6 +24,11 @@ type FieldError struct {
 func (e *FieldError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s:%s: %s is invalid: %s", Project, e.Key, formatValue(e.Value), e.Rule)
+	if s, ok := e.Value.(string); ok {
+		if odd := oddCharacter(s); odd != "" {
+			fmt.Fprintf(&b, " (%s)", odd)
+		}
+	}
 	if e.Example != "" {
 		fmt.Fprintf(&b, "; for example %s", e.Example)
 	}
@@ -49,4 +56,27 @@ func formatValue(v any) string {
 		}
 		return string(b)
 	}
+}
+
+// oddCharacter names the first character of s that a reader cannot see or
+// tell from an ASCII one: an invisible one (a zero-width space, a BOM, a
+// control character) or a non-ASCII look-alike (a Cyrillic а, a non-breaking
+// space, an en dash), with its position, so a name that looks right but is
+// refused says why. "" when s is plain ASCII.
+func oddCharacter(s string) string {
+	pos := 0
+	for _, r := range s {
+		pos++
+		switch {
+		case r == utf8.RuneError:
+			return fmt.Sprintf("character %d is not valid UTF-8", pos)
+		case unicode.Is(unicode.Cf, r) || unicode.IsControl(r):
+			return fmt.Sprintf("character %d is U+%04X, an invisible character", pos, r)
+		case unicode.IsSpace(r) && r > unicode.MaxASCII:
+			return fmt.Sprintf("character %d is U+%04X, a space that is not ASCII", pos, r)
+		case r > unicode.MaxASCII:
+			return fmt.Sprintf("character %d is %q (U+%04X), not ASCII: a look-alike of a Latin letter or sign?", pos, r, r)
+		}
+	}
+	return ""
 }
