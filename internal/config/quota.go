@@ -60,6 +60,13 @@ func StackDemand(cfg *Config) Demand {
 	return d
 }
 
+// absurdDemand is demand no namespace quota should be raised to: ten
+// thousand large machines' worth.
+var absurdDemand = map[string]resource.Quantity{
+	"namespace.quota.cpu":    resource.MustParse("1000000"),
+	"namespace.quota.memory": resource.MustParse("1Pi"),
+}
+
 // times is n copies of q, computed, not summed: the demand of a billion
 // replicas costs what the demand of one does.
 func times(q Quantity, n int) resource.Quantity {
@@ -82,6 +89,11 @@ func (c *checker) quotaFits(cfg *Config) {
 	}
 	check := func(key string, have Quantity, need resource.Quantity, what string) bool {
 		if h := resource.MustParse(string(have)); h.Cmp(need) < 0 {
+			if absurd, ok := absurdDemand[key]; ok && need.Cmp(absurd) > 0 {
+				// No quota should be raised to that: a unit is wrong somewhere.
+				c.fail(key, have, fmt.Sprintf(why+", more than any cluster holds (over %s): look for a request with a unit missing or too large", what+" "+need.String(), absurd.String()), "")
+				return false
+			}
 			c.fail(key, have, fmt.Sprintf(why, what+" "+need.String()), fmt.Sprintf("%q", need.String()))
 			return false
 		}

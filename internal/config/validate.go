@@ -571,9 +571,22 @@ func (c *checker) resources(key string, r Resources) {
 	c.notAbove(key+".requests", r.Requests, r.Limits, "limits")
 }
 
+// The most one machine offers, with room to spare: the largest cloud
+// instances have a few hundred cores and up to 24 TiB of memory. A pod asking
+// for more can never be scheduled; the likelier story is a missing unit.
+var (
+	maxMachineCPU    = resource.MustParse("1024")
+	maxMachineMemory = resource.MustParse("32Ti")
+)
+
 func (c *checker) resourceList(key string, l ResourceList) {
-	c.cpu(key+".cpu", l.CPU, `"500m"`)
-	c.bytes(key+".memory", l.Memory, `"2Gi"`)
+	if v, ok := c.cpu(key+".cpu", l.CPU, `"500m"`); ok && v.Cmp(maxMachineCPU) > 0 {
+		c.fail(key+".cpu", l.CPU, fmt.Sprintf("is more CPU than any one machine has (%s cores): no node could ever run the pod; millicores are written with m", maxMachineCPU.String()),
+			fmt.Sprintf("%q", string(l.CPU)+"m"))
+	}
+	if v, ok := c.bytes(key+".memory", l.Memory, `"2Gi"`); ok && v.Cmp(maxMachineMemory) > 0 {
+		c.fail(key+".memory", l.Memory, fmt.Sprintf("is more memory than any one machine has (%s): no node could ever run the pod; a unit too large (Ti for Gi, Gi for Mi)?", maxMachineMemory.String()), `"16Gi"`)
+	}
 	c.bytes(key+".ephemeralStorage", l.EphemeralStorage, `"1Gi"`)
 }
 
