@@ -75,7 +75,7 @@ func TestInvalidConfigIsRejectedWithKeyValueAndRule(t *testing.T) {
 		{"pdb not a number", "", "serving.models[0].disruption.maxUnavailable", "one", `llm-platform:serving.models[0].disruption.maxUnavailable: "one" is invalid: must be a count or a percentage`},
 		{"unparsable memory", "", "serving.models[0].resources.requests.memory", "24 GB", `llm-platform:serving.models[0].resources.requests.memory: "24 GB" is invalid: must be a Kubernetes quantity; for example "2Gi"`},
 		{"request above limit", "", "serving.models[0].resources.limits", map[string]any{"cpu": "2"}, `llm-platform:serving.models[0].resources.requests.cpu: "4" is invalid: must not exceed limits.cpu (2)`},
-		{"missing ephemeral storage", "", "pipeline.ingestion.resources.requests.ephemeralStorage", nil, `llm-platform:pipeline.ingestion.resources.requests.ephemeralStorage: "" is invalid: required: a quantity`},
+		{"missing ephemeral storage", "", "pipeline.ingestion.resources.requests.ephemeralStorage", nil, `llm-platform:pipeline.ingestion.resources.requests.ephemeralStorage: null is invalid: required: a quantity`},
 		{"startup budget shorter than a liveness period", "", "serving.models[0].modelLoadBudgetSeconds", 5, `llm-platform:serving.models[0].modelLoadBudgetSeconds: 5 is invalid: must be at least one liveness period (livenessPeriodSeconds = 10)`},
 		{"shm as large as memory", "", "serving.models[0].shmSize", "24Gi", `llm-platform:serving.models[0].shmSize: "24Gi" is invalid: must be less than the memory limit (24Gi)`},
 		{"shared RWO cache across replicas", "", "serving.models[0].replicas", 2, `llm-platform:serving.models[0].modelCache.accessMode: "ReadWriteOnce" is invalid: must be ReadWriteMany or ReadOnlyMany when the model runs more than one replica`},

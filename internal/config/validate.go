@@ -69,6 +69,10 @@ type checker struct {
 func (c *checker) wrote(key string) bool { return c.written[key] }
 
 func (c *checker) fail(key string, value any, rule, example string) {
+	if strings.HasPrefix(rule, "required") && !c.wrote(key) && (value == "" || value == 0) {
+		// A key nobody wrote is missing, not an invalid zero.
+		value = nil
+	}
 	c.errs = append(c.errs, &FieldError{Key: key, Value: value, Rule: rule, Example: example})
 }
 
@@ -607,7 +611,11 @@ func (c *checker) notAbove(key string, req, lim ResourceList, limitName string) 
 
 func (c *checker) positiveQuantity(key string, q Quantity, example string) (resource.Quantity, bool) {
 	if q == "" {
-		c.fail(key, q, "required: a quantity", example)
+		var v any // not written: null, as a missing key reads
+		if c.wrote(key) {
+			v = q
+		}
+		c.fail(key, v, "required: a quantity", example)
 		return resource.Quantity{}, false
 	}
 	v, err := resource.ParseQuantity(string(q))
@@ -664,7 +672,12 @@ func (c *checker) exitCodes(key string, codes []int) {
 }
 
 func (c *checker) atLeast(key string, v, min int) {
-	if v < min {
+	switch {
+	case v >= min:
+	case v == 0 && !c.wrote(key):
+		// Not an invalid 0: a value nobody wrote, and no default exists.
+		c.fail(key, nil, fmt.Sprintf("required: a whole number of at least %d", min), strconv.Itoa(min))
+	default:
 		c.fail(key, v, fmt.Sprintf("must be at least %d", min), strconv.Itoa(min))
 	}
 }
