@@ -4,7 +4,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
@@ -51,4 +53,15 @@ func TestProjectFilesLoadUnderPulumisSchema(t *testing.T) {
 	assert.False(t, filepath.IsAbs(fast.StackConfigDir), fast.StackConfigDir)
 	assert.Equal(t, root, filepath.Join(dir, fast.StackConfigDir))
 	assert.Equal(t, len(proj.Config), len(fast.Config))
+}
+
+// The README's count of bad stack files is the count in testdata/invalid.
+func TestREADMECountsTheInvalidStackFiles(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	m := regexp.MustCompile("`testdata/invalid/` holds (\\d+) small stack files").FindSubmatch(readme)
+	require.NotNil(t, m, "the README says how many bad stack files there are")
+	files, err := filepath.Glob("testdata/invalid/Pulumi.*.yaml")
+	require.NoError(t, err)
+	assert.Equal(t, strconv.Itoa(len(files)), string(m[1]))
 }
