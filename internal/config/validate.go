@@ -407,7 +407,9 @@ func (c *checker) autoscaling(key string, a Autoscaling, podsMetricAllowed bool)
 			if !c.wrote(key + "." + k) {
 				continue
 			}
-			if c.prod && (k == "minReplicas" || k == "maxReplicas") {
+			// enabled: false written beside the bounds is a deliberate pause
+			// (an incident); bounds with no word of enabled are a slip.
+			if c.prod && !c.wrote(key+".enabled") && (k == "minReplicas" || k == "maxReplicas") {
 				bounds = append(bounds, fmt.Sprintf("%s.%s", key, k))
 				continue
 			}
@@ -415,7 +417,7 @@ func (c *checker) autoscaling(key string, a Autoscaling, podsMetricAllowed bool)
 		}
 		if len(bounds) > 0 {
 			// In prod a sizing that would not run is a mistake, not a note.
-			c.fail(key+".enabled", a.Enabled, fmt.Sprintf("must be true when %s are written (%d to %d replicas): autoscaling is off, so the workload runs its fixed replicas instead; in prod, written intent that would not run is refused. Set enabled: true, or remove the bounds",
+			c.fail(key+".enabled", nil, fmt.Sprintf("must be written (true) when %s are: autoscaling is off by default, so the workload would run its fixed replicas instead of %d to %d; in prod, written intent that would not run is refused. Set enabled: true, or enabled: false to keep the bounds while it is off, or remove them",
 				strings.Join(bounds, " and "), a.MinReplicas, a.MaxReplicas), "true")
 		}
 		return
