@@ -53,9 +53,9 @@ type Args struct {
 	// Model names the model: the pool and the route are named
 	// inference-<Model>, the picker inference-<Model>-epp.
 	Model string
-	// ServedModelName is the OpenAI "model" field clients send (vLLM's
-	// --served-model-name); the route matches it.
-	ServedModelName string
+	// ServedModelNames are the OpenAI "model" fields clients send (vLLM's
+	// --served-model-name, one or more); the route matches each.
+	ServedModelNames []string
 	// Pods select exactly the model's server pods.
 	Pods map[string]string
 	// TargetPort is the servers' inference port; MetricsPort and MetricsPath
@@ -82,6 +82,9 @@ type Gateway struct {
 	Name, Namespace string
 	// SectionName is the listener, "" for all of them.
 	SectionName string
+	// DataPlane are the namespaces the gateway's proxies run in: they reach
+	// the picker and the model.
+	DataPlane []string
 }
 
 // Picker configures an endpoint picker. It runs one replica: v1.5.0's
@@ -113,7 +116,7 @@ func (a Args) Intents() []intent.Workload {
 		Name: names.Picker(a.Model),
 		Pods: PickerWorkload(a.Model).Selector(),
 		Serves: []intent.Ingress{
-			{Port: ExtProcPort, From: intent.Peers{Namespaces: []string{a.Gateway.Namespace}}},
+			{Port: ExtProcPort, From: intent.Peers{Namespaces: a.Gateway.DataPlane}},
 			{Port: MetricsPort, From: intent.Peers{Namespaces: a.Scrapers}},
 		},
 		Reaches: a.Egress,
@@ -137,7 +140,7 @@ type Routing struct {
 
 // New creates the model's InferencePool, endpoint picker and HTTPRoute.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Routing, error) {
-	if args.ServedModelName == "" {
+	if len(args.ServedModelNames) == 0 {
 		return nil, fmt.Errorf("routing %q: no served model name for the route to match", name)
 	}
 	w := PickerWorkload(args.Model)
@@ -253,10 +256,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		OtherFields: map[string]any{"spec": pulumi.Map{
 			"parentRefs": pulumi.Array{parentRef},
 			"rules": pulumi.Array{pulumi.Map{
-				"matches": pulumi.Array{pulumi.Map{
-					"path":    pulumi.Map{"type": pulumi.String("PathPrefix"), "value": pulumi.String("/")},
-					"headers": pulumi.Array{pulumi.Map{"type": pulumi.String("Exact"), "name": pulumi.String(ModelHeader), "value": pulumi.String(args.ServedModelName)}},
-				}},
+				"matches": matches(args.ServedModelNames),
 				"backendRefs": pulumi.Array{pulumi.Map{
 					"group": pulumi.String("inference.networking.k8s.io"), "kind": pulumi.String("InferencePool"),
 					"name": pool.Metadata.Name().Elem(),
@@ -273,6 +273,18 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 	return r, nil
+}
+
+// matches are the route's matches, one per served name (any one matches).
+func matches(served []string) pulumi.Array {
+	var out pulumi.Array
+	for _, name := range served {
+		out = append(out, pulumi.Map{
+			"path":    pulumi.Map{"type": pulumi.String("PathPrefix"), "value": pulumi.String("/")},
+			"headers": pulumi.Array{pulumi.Map{"type": pulumi.String("Exact"), "name": pulumi.String(ModelHeader), "value": pulumi.String(name)}},
+		})
+	}
+	return out
 }
 
 // pickerFlags are the EPP's command-line flags.

@@ -1,6 +1,7 @@
 package routing_test
 
 import (
+	"encoding/json"
 	"maps"
 	"testing"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -155,4 +157,39 @@ func TestPoolsSelectOnlyTheirModelsServers(t *testing.T) {
 		assert.Equal(t, []string{"Deployment/" + o.Name()}, matched, "pool %s", o.Name())
 	}
 	assert.Equal(t, 2, pools)
+}
+
+// vLLM serves every name after --served-model-name: the route matches each.
+// A gateway whose proxies run elsewhere (Envoy Gateway's
+// envoy-gateway-system) is admitted from there.
+func TestRouteMatchesEveryServedNameAndAdmitsTheDataPlane(t *testing.T) {
+	c := stacktest.Load(t, "prod").
+		Set(t, "serving.models[0].args", []any{"--model", "$(MODEL_PATH)", "--served-model-name", "llama-70b", "llama", "--tensor-parallel-size", "4", "--port", "8000"}).
+		Set(t, "serving.routing.gateway.dataPlaneNamespaces", []any{"envoy-gateway-system"})
+	res := stacktest.Run(t, c)
+	var route struct {
+		Spec struct {
+			Rules []struct {
+				Matches []struct {
+					Headers []map[string]string `json:"headers"`
+				} `json:"matches"`
+			} `json:"rules"`
+		} `json:"spec"`
+	}
+	o := res.Find(t, "HTTPRoute", "inference-llama-3-70b")
+	spec, err := json.Marshal(o.Fields["spec"])
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(spec, &route.Spec))
+	var names []string
+	for _, m := range route.Spec.Rules[0].Matches {
+		names = append(names, m.Headers[0]["value"])
+	}
+	assert.Equal(t, []string{"llama-70b", "llama"}, names)
+
+	var pickerIn networkingv1.NetworkPolicy
+	res.Decode(t, "NetworkPolicy", "allow-in-inference-llama-3-70b-epp", &pickerIn)
+	assert.Equal(t, []string{"envoy-gateway-system"}, pickerIn.Spec.Ingress[0].From[0].NamespaceSelector.MatchExpressions[0].Values)
+	var modelIn networkingv1.NetworkPolicy
+	res.Decode(t, "NetworkPolicy", "allow-in-inference-llama-3-70b", &modelIn)
+	assert.Contains(t, modelIn.Spec.Ingress[0].From[0].NamespaceSelector.MatchExpressions[0].Values, "envoy-gateway-system")
 }

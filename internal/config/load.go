@@ -121,7 +121,7 @@ func LoadStack(lookup Lookup, isSecret func(key string) bool, stackFile string) 
 		cfg.Monitoring.Enabled = cfg.Environment == EnvProd
 	}
 	applyDerivedDefaults(&cfg, d.written)
-	warnings, errs := validate(&cfg, d.written)
+	warnings, errs := validate(&cfg, d.written, d.errs)
 	if errs = append(d.errs, errs...); len(errs) > 0 {
 		return Result{Warnings: warnings}, errors.Join(errs...)
 	}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"llm-platform/internal/names"
 )
 
@@ -67,18 +69,29 @@ func (c *checker) routing(cfg *Config, prod bool) {
 			c.fail(fmt.Sprintf("serving.models[%d].metricsPort", i), m.MetricsPort,
 				fmt.Sprintf("must equal port (%d) when the model routes through an inference pool: the endpoint picker v1.5.0 scrapes queue and KV-cache metrics on the pool's target port, as vLLM serves them", m.Port), strconv.Itoa(m.Port))
 		}
-		name := m.ServedModelName()
-		if name == "" {
+		names := m.ServedModelNames()
+		if len(names) == 0 {
 			c.fail(fmt.Sprintf("serving.models[%d].args", i), m.Args,
 				"must name --served-model-name when the model routes through an inference pool: the HTTPRoute matches the name clients send as the OpenAI \"model\" field",
 				fmt.Sprintf(`[..., "--served-model-name", %q]`, m.Name))
 			continue
 		}
-		if j, dup := served[name]; dup {
-			c.fail(fmt.Sprintf("serving.models[%d].args", i), name,
-				fmt.Sprintf("--served-model-name must differ between pooled models behind one gateway: serving.models[%d] serves %q too, and two routes matching one name would split its requests between two models", j, name), "")
+		if !strings.Contains(m.Image, "vllm") {
+			c.warn(fmt.Sprintf("serving.models[%d].routing", i), "inferencePool with %s: the endpoint picker v1.5.0 scores replicas on vLLM's series (vllm:num_requests_waiting, vllm:kv_cache_usage_perc); a server that exports others is scored blind, by prefix alone", m.Image)
 		}
-		served[name] = i
+		for _, name := range names {
+			// Gateway API's HTTPHeaderMatch value: 1 to 4096 printable characters.
+			if len(name) > 4096 || strings.IndexFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+				c.fail(fmt.Sprintf("serving.models[%d].args", i), name,
+					"--served-model-name must be at most 4096 characters with no control characters when the model routes through an inference pool: the HTTPRoute matches it as a header value (Gateway API HTTPHeaderMatch)", `"llama-3-70b"`)
+				continue
+			}
+			if j, dup := served[name]; dup && j != i {
+				c.fail(fmt.Sprintf("serving.models[%d].args", i), name,
+					fmt.Sprintf("--served-model-name must differ between pooled models behind one gateway: serving.models[%d] serves %q too, and two routes matching one name would split its requests between two models", j, name), "")
+			}
+			served[name] = i
+		}
 	}
 	pooled := cfg.Serving.Pooled()
 	if len(pooled) == 0 {
@@ -96,8 +109,8 @@ func (c *checker) routing(cfg *Config, prod bool) {
 	why := fmt.Sprintf("required: serving.models[%d] routes through an inference pool, whose HTTPRoute attaches to this gateway", first)
 	if r.Gateway.Name == "" {
 		c.fail(key+".gateway.name", r.Gateway.Name, why, `"inference-gateway"`)
-	} else {
-		c.dns1123Subdomain(key+".gateway.name", r.Gateway.Name)
+	} else if errs := validation.IsDNS1123Subdomain(r.Gateway.Name); len(errs) > 0 {
+		c.fail(key+".gateway.name", r.Gateway.Name, "must be a Gateway's name, a DNS-1123 subdomain: "+strings.Join(errs, "; "), `"inference-gateway"`)
 	}
 	if r.Gateway.Namespace == "" {
 		c.fail(key+".gateway.namespace", r.Gateway.Namespace, why, `"llm-gateway"`)
@@ -105,7 +118,12 @@ func (c *checker) routing(cfg *Config, prod bool) {
 		c.dns1123Label(key+".gateway.namespace", r.Gateway.Namespace)
 	}
 	if r.Gateway.SectionName != "" {
-		c.dns1123Subdomain(key+".gateway.sectionName", r.Gateway.SectionName)
+		if errs := validation.IsDNS1123Subdomain(r.Gateway.SectionName); len(errs) > 0 {
+			c.fail(key+".gateway.sectionName", r.Gateway.SectionName, "must be a listener's name, a DNS-1123 subdomain: "+strings.Join(errs, "; "), `"https"`)
+		}
+	}
+	for j, ns := range r.Gateway.DataPlaneNamespaces {
+		c.dns1123Label(fmt.Sprintf("%s.gateway.dataPlaneNamespaces[%d]", key, j), ns)
 	}
 	c.oneOf(key+".failureMode", r.FailureMode, []string{FailClose, FailOpen})
 	if r.FailureMode == FailOpen {
@@ -153,7 +171,7 @@ func (c *checker) scorers(key string, s map[string]int) {
 
 // failedUnder reports whether a key at or below key already has a problem.
 func (c *checker) failedUnder(key string) bool {
-	for _, err := range c.errs {
+	for _, err := range append(c.decodeErrs, c.errs...) {
 		if fe, ok := err.(*FieldError); ok && (fe.Key == key || strings.HasPrefix(fe.Key, key+".")) {
 			return true
 		}

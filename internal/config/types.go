@@ -236,6 +236,10 @@ type GatewayRef struct {
 	Namespace string `json:"namespace"`
 	// SectionName is the listener the routes attach to (optional: all).
 	SectionName string `json:"sectionName"`
+	// DataPlaneNamespaces are where the gateway's proxies run, whose pods
+	// the model's and the picker's policies admit (default: Namespace).
+	// Envoy Gateway runs them in envoy-gateway-system, for example.
+	DataPlaneNamespaces []string `json:"dataPlaneNamespaces"`
 }
 
 // Picker configures the endpoint picker (the Gateway API Inference
@@ -308,16 +312,35 @@ type Model struct {
 	Routing string `json:"routing"`
 }
 
-// ServedModelName is the name clients send as the OpenAI "model" field: the
-// value of --served-model-name in args, or "" when args do not name one.
-func (m Model) ServedModelName() string {
+// ServedModelNames are the names clients send as the OpenAI "model" field:
+// the values of --served-model-name in args (vLLM takes one or more, up to
+// the next flag), or none when args do not name one.
+func (m Model) ServedModelNames() []string {
+	var names []string
 	for i, a := range m.Args {
 		if v, ok := strings.CutPrefix(a, "--served-model-name="); ok {
-			return v
+			if v != "" {
+				names = append(names, v)
+			}
+			continue
 		}
-		if a == "--served-model-name" && i+1 < len(m.Args) {
-			return m.Args[i+1]
+		if a != "--served-model-name" {
+			continue
 		}
+		for _, v := range m.Args[i+1:] {
+			if strings.HasPrefix(v, "-") {
+				break
+			}
+			names = append(names, v)
+		}
+	}
+	return names
+}
+
+// ServedModelName is the first of ServedModelNames, or "".
+func (m Model) ServedModelName() string {
+	if names := m.ServedModelNames(); len(names) > 0 {
+		return names[0]
 	}
 	return ""
 }

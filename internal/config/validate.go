@@ -58,9 +58,12 @@ const (
 // checker collects every problem and warning of one validation pass.
 type checker struct {
 	// prod turns written intent that would not run into an error.
-	prod     bool
-	errs     []error
-	warnings []string
+	prod bool
+	// decodeErrs are the values refused while decoding: what follows from
+	// them (the zero they left) is not refused again.
+	decodeErrs []error
+	errs       []error
+	warnings   []string
 	// written holds the keys the stack file set (see decoder.written).
 	written map[string]bool
 }
@@ -93,9 +96,9 @@ func (c *checker) warn(key, format string, args ...any) {
 	c.warnings = append(c.warnings, fmt.Sprintf("%s:%s: %s", Project, key, fmt.Sprintf(format, args...)))
 }
 
-func validate(cfg *Config, written map[string]bool) (warnings []string, errs []error) {
+func validate(cfg *Config, written map[string]bool, decodeErrs []error) (warnings []string, errs []error) {
 	prod := cfg.Environment == EnvProd
-	c := &checker{written: written, prod: prod}
+	c := &checker{written: written, prod: prod, decodeErrs: decodeErrs}
 	switch cfg.Environment {
 	case EnvDev, EnvStaging, EnvProd:
 	default:

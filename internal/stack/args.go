@@ -52,10 +52,23 @@ func platformArgs(cfg config.Config, secrets config.Secrets, cluster config.Clus
 func clients(cfg config.Config, m config.Model) intent.Peers {
 	c := cfg.Namespace.Network.InferenceClients
 	peers := intent.Peers{Namespaces: slices.Clone(c.Namespaces), PodLabels: c.PodLabels}
-	if gw := cfg.Serving.Routing.Gateway.Namespace; m.Routing == config.RoutingInferencePool && !slices.Contains(peers.Namespaces, gw) {
-		peers.Namespaces = append(peers.Namespaces, gw)
+	if m.Routing == config.RoutingInferencePool {
+		for _, ns := range gatewayDataPlane(cfg.Serving.Routing.Gateway) {
+			if !slices.Contains(peers.Namespaces, ns) {
+				peers.Namespaces = append(peers.Namespaces, ns)
+			}
+		}
 	}
 	return peers
+}
+
+// gatewayDataPlane are the namespaces the gateway's proxies run in: those
+// configured, else the Gateway's own.
+func gatewayDataPlane(g config.GatewayRef) []string {
+	if len(g.DataPlaneNamespaces) > 0 {
+		return g.DataPlaneNamespaces
+	}
+	return []string{g.Namespace}
 }
 
 func modelArgs(cfg config.Config, m config.Model) serving.Args {
@@ -114,11 +127,14 @@ func routingArgs(cfg config.Config, m config.Model) (a routing.Args, ok bool) {
 		scorers = append(scorers, routing.Scorer{Type: t, Weight: r.Picker.Scorers[t]})
 	}
 	return routing.Args{
-		Model: m.Name, ServedModelName: m.ServedModelName(),
+		Model: m.Name, ServedModelNames: m.ServedModelNames(),
 		Pods:       serving.Workload(m.Name).Selector(),
 		TargetPort: m.Port, MetricsPort: m.MetricsPort, MetricsPath: m.MetricsPath,
 		FailureMode: r.FailureMode,
-		Gateway:     routing.Gateway{Name: r.Gateway.Name, Namespace: r.Gateway.Namespace, SectionName: r.Gateway.SectionName},
+		Gateway: routing.Gateway{
+			Name: r.Gateway.Name, Namespace: r.Gateway.Namespace, SectionName: r.Gateway.SectionName,
+			DataPlane: gatewayDataPlane(r.Gateway),
+		},
 		Picker: routing.Picker{
 			Image: r.Picker.Image, Scorers: scorers, Resources: resources(r.Picker.Resources),
 		},

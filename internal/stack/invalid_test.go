@@ -84,3 +84,10 @@ func runWithoutPanic(name string, sf stackfile.Stack) (rec *mock.Recorder, err e
 	}()
 	return mock.Run(stack.Program, name, sf.Config, sf.SecretKeys)
 }
+
+// A weight refused while decoding is not refused again as the 0 it left.
+func TestABadScorerWeightIsOneError(t *testing.T) {
+	_, _, err := render.Run(stacktest.RepoRoot()+"/testdata/invalid", "routing-scorer-weight-string")
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "needs at least one scorer")
+}
