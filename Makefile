@@ -41,7 +41,7 @@ score: render ## kube-score on every render: no CRITICAL (ignores are per object
 	@echo "kube-score: no CRITICAL in" out/*/manifests.yaml
 
 .PHONY: e2e
-e2e: ## Apply the dev and prod renders to a real local control plane and check they converge.
+e2e: ## Apply every stack's render (dev, prod, quickstart) to a real local control plane and check they converge.
 	hack/tools.sh control-plane
 	$(GO) test -tags e2e -count=1 -timeout 20m ./test/e2e/
 
@@ -55,7 +55,7 @@ realnode: ## Real kubelets run a stack's pods: restricted, probes, weights, no r
 
 .PHONY: e2e-pulumi
 e2e-pulumi: ## The real Pulumi engine on the local control plane: preview, up, drift, outputs, destroy (skipped without the engine).
-	@if ! hack/pulumi.sh engine; then echo "e2e-pulumi: SKIPPED, no Pulumi engine found; see README"; exit 0; fi; \
+	@if ! hack/pulumi.sh engine; then echo "e2e-pulumi: SKIPPED, no Pulumi engine found; see CONTRIBUTING.md"; exit 0; fi; \
 	hack/tools.sh control-plane && $(GO) test -tags e2e -count=1 -timeout 40m -v ./test/e2epulumi/
 
 .PHONY: alerts
@@ -109,5 +109,5 @@ down: ## Delete the local cluster.
 	hack/cluster.sh down
 
 .PHONY: tools
-tools: ## Build the control-plane binaries and checkers into build/bin (cold: ~15 min).
+tools: ## Build the control-plane binaries and checkers into build/bin (cold: 25-30 min on 2 cores; see CONTRIBUTING.md).
 	hack/tools.sh all

@@ -5,9 +5,25 @@ package main
 import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"llm-platform/internal/preflight"
 	"llm-platform/internal/stack"
 )
 
 func main() {
+	stack.BeforePreview = checkPreviewAccess
 	pulumi.Run(stack.Program)
+}
+
+// checkPreviewAccess fails a preview whose identity could not dry-run the
+// stack's changes (see internal/preflight), reaching the cluster the way the
+// stack's provider does: the `kubernetes:` config, else KUBECONFIG.
+func checkPreviewAccess(ctx *pulumi.Context, namespace string) error {
+	kubeconfig, _ := ctx.GetConfig("kubernetes:kubeconfig")
+	kubeContext, _ := ctx.GetConfig("kubernetes:context")
+	cluster, _ := ctx.GetConfig("kubernetes:cluster")
+	client, err := preflight.Client(kubeconfig, kubeContext, cluster)
+	if err != nil {
+		return err
+	}
+	return preflight.Check(ctx.Context(), client, namespace)
 }

@@ -55,12 +55,12 @@ func TestProjectFilesLoadUnderPulumisSchema(t *testing.T) {
 	assert.Equal(t, len(proj.Config), len(fast.Config))
 }
 
-// The README's count of bad stack files is the count in testdata/invalid.
-func TestREADMECountsTheInvalidStackFiles(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
+// The count of bad stack files in docs/testing.md is the count in testdata/invalid.
+func TestDocsCountTheInvalidStackFiles(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("docs", "testing.md"))
 	require.NoError(t, err)
-	m := regexp.MustCompile("`testdata/invalid/` holds (\\d+) small stack files").FindSubmatch(readme)
-	require.NotNil(t, m, "the README says how many bad stack files there are")
+	m := regexp.MustCompile("`testdata/invalid/` holds (\\d+) small stack files").FindSubmatch(doc)
+	require.NotNil(t, m, "docs/testing.md says how many bad stack files there are")
 	files, err := filepath.Glob("testdata/invalid/Pulumi.*.yaml")
 	require.NoError(t, err)
 	assert.Equal(t, strconv.Itoa(len(files)), string(m[1]))

@@ -149,7 +149,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		},
 		// volumeClaimTemplates are immutable: changing them replaces the
 		// StatefulSet. The fixed name needs the old one deleted first; its
-		// claims are retained and re-adopted by the new one (see README).
+		// claims are retained and re-adopted by the new one (see docs/operations.md).
 	}, parent, pulumi.DeleteBeforeReplace(true), workload.Timeouts(timings))
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %q: statefulset: %w", name, err)

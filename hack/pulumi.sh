@@ -58,7 +58,7 @@ if [ -n "$missing" ]; then
   cat >&2 <<MSG
 pulumi: $missing not found on the PATH or in ~/.pulumi/bin, so '$action' cannot run.
 Install the Pulumi CLI and the Kubernetes provider to preview and deploy against a real
-cluster (see README, "The Pulumi engine"). Without them you can still see exactly what
+cluster (see CONTRIBUTING.md, "The Pulumi engine"). Without them you can still see exactly what
 the stack would create:
   make render STACK=$stack   # writes out/$stack/manifests.yaml
   make up                    # deploys the dev render onto a local control plane

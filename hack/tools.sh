@@ -24,7 +24,7 @@ GATEWAY_API_VERSION=v1.6.3
 PROMETHEUS_VERSION=v0.316.0
 KUBE_SCORE_VERSION=v1.20.0
 ACTIONLINT_VERSION=v1.7.9
-# The real nodes' NetworkPolicy agent (firewall only; see README "Real nodes").
+# The real nodes' NetworkPolicy agent (firewall only; see docs/testing.md, "Real nodes").
 KUBE_ROUTER_VERSION=v2.1.0
 # Debian's packages the real nodes run on, installed where missing.
 REAL_NODE_PACKAGES="containerd runc containernetworking-plugins socat iptables ipset iproute2 conntrack busybox-static"

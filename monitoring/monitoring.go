@@ -1,7 +1,7 @@
 // Package monitoring gives the platform the monitoring a team expects on day
 // one, as prometheus-operator objects: a PodMonitor per workload that serves
 // metrics, and one PrometheusRule with the platform's alerts. Every alert has
-// a runbook line in the README (section "Runbooks"). The objects need the
+// a runbook line in docs/operations.md (section "Runbooks"). The objects need the
 // prometheus-operator CRDs (monitoring.coreos.com/v1) on the cluster.
 package monitoring
 
@@ -127,7 +127,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 
 // Alert is one alerting rule.
 type Alert struct {
-	// Name is the alert's name; the README's runbooks list each one.
+	// Name is the alert's name; docs/operations.md's runbooks list each one.
 	Name string
 	// Expr is the PromQL expression.
 	Expr string
@@ -153,7 +153,7 @@ func (a Alert) rule() map[string]any {
 		"labels": l,
 		"annotations": map[string]any{
 			"summary": a.Summary,
-			"runbook": "README.md, section Runbooks: " + a.Name,
+			"runbook": "docs/operations.md, section Runbooks: " + a.Name,
 		},
 	}
 }
@@ -215,7 +215,7 @@ func Alerts(args Args) []Alert {
 			Expr:     fmt.Sprintf(`kube_pod_status_unschedulable{%s} == 1`, inferencePods),
 			For:      "5m",
 			Severity: "warning",
-			Summary:  "{{ $labels.pod }} is Pending: no GPU node has room for it",
+			Summary:  "{{ $labels.pod }} is Pending: no GPU node has room for it, or no free device its claim selects",
 		},
 		{
 			Name: "LLMClaimAlmostFull",

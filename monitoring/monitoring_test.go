@@ -65,10 +65,10 @@ func TestMonitorsAndRuleFromArgs(t *testing.T) {
 
 // Each alert says what is wrong and a runbook says what to do about it.
 func TestEveryAlertHasARunbook(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join(stacktest.RepoRoot(), "README.md"))
+	doc, err := os.ReadFile(filepath.Join(stacktest.RepoRoot(), "docs", "operations.md"))
 	require.NoError(t, err)
-	_, runbooks, found := strings.Cut(string(readme), "#### Runbooks")
-	require.True(t, found, "the README has a Runbooks section")
+	_, runbooks, found := strings.Cut(string(doc), "### Runbooks")
+	require.True(t, found, "docs/operations.md has a Runbooks section")
 	runbooks, _, _ = strings.Cut(runbooks, "\n## ")
 	for _, a := range monitoring.Alerts(args) {
 		assert.Contains(t, runbooks, "**"+a.Name+"**", "runbook of %s", a.Name)

@@ -17,6 +17,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"llm-platform/internal/availability"
+	"llm-platform/internal/dra"
 	"llm-platform/internal/intent"
 	"llm-platform/internal/labels"
 	"llm-platform/internal/names"
@@ -61,6 +62,9 @@ type Quota struct {
 	// GPUs caps requests of GPUResourceName; Pods caps the pod count.
 	GPUs, Pods      int
 	GPUResourceName string
+	// DeviceClasses are the DRA device classes the stack claims GPUs from;
+	// each is capped at GPUs devices (<class>.deviceclass.resource.k8s.io/devices).
+	DeviceClasses []string
 }
 
 // DNS locates the cluster DNS pods.
@@ -108,8 +112,17 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 	parent := pulumi.Parent(p)
+	// Without kubernetes:kubeconfig the SDK would store the KUBECONFIG
+	// path of the machine that ran `pulumi up` as the provider's input, and
+	// a preview from a machine with another path (a CI runner) would show the
+	// provider changed. "" is stored instead; the provider then reads
+	// KUBECONFIG (or ~/.kube/config) wherever it runs, as the default one does.
+	kubeconfig := args.Cluster.Kubeconfig
+	if kubeconfig == nil {
+		kubeconfig = pulumi.String("")
+	}
 	adopter, err := kubernetes.NewProvider(ctx, name+"-adopter", &kubernetes.ProviderArgs{
-		Kubeconfig:            args.Cluster.Kubeconfig,
+		Kubeconfig:            kubeconfig,
 		Context:               optionalString(args.Cluster.Context),
 		Cluster:               optionalString(args.Cluster.Cluster),
 		UpsertExistingObjects: pulumi.BoolPtr(true),
@@ -146,6 +159,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		"requests." + q.GPUResourceName: pulumi.Sprintf("%d", q.GPUs),
 		"pods":                          pulumi.Sprintf("%d", q.Pods),
 		"requests.storage":              pulumi.String(q.Storage),
+	}
+	for _, class := range q.DeviceClasses {
+		quota[dra.QuotaResource(class)] = pulumi.Sprintf("%d", q.GPUs)
 	}
 	if _, err := corev1.NewResourceQuota(ctx, name+"-quota", &corev1.ResourceQuotaArgs{
 		Metadata: meta(names.ResourceQuota),

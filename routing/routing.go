@@ -89,7 +89,7 @@ type Gateway struct {
 
 // Picker configures an endpoint picker. It runs one replica: v1.5.0's
 // active/standby mode keeps its standbys not Ready, which a rolling update
-// and a disruption budget cannot tell from broken pods (README "Routing").
+// and a disruption budget cannot tell from broken pods (docs/serving.md, "Routing").
 type Picker struct {
 	Image string
 	// Scorers are the scheduling profile's scorers, in order.

@@ -32,8 +32,12 @@ type Args struct {
 	// Image and Args of the model server.
 	Image string
 	Args  []string
-	// GPUs per replica, requested as the pool's resource.
+	// GPUs per replica, requested as the pool's resource, or claimed
+	// through GPUClaim.
 	GPUs int
+	// GPUClaim, when set, claims the GPUs through Dynamic Resource
+	// Allocation instead of the pool's extended resource.
+	GPUClaim *GPUClaim
 	// Pool places the pods on the GPU nodes.
 	Pool GPUPool
 	// Resources of the server's container (cpu, memory, ephemeral storage).
@@ -199,6 +203,15 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		after = append(after, job)
 	}
 
+	var claimTemplate pulumi.StringPtrInput
+	if args.GPUClaim != nil {
+		t, err := newClaimTemplate(ctx, name, args, parent)
+		if err != nil {
+			return nil, err
+		}
+		claimTemplate = t.Metadata.Name()
+	}
+
 	scrape := pulumi.StringMap{
 		"prometheus.io/scrape": pulumi.String("true"),
 		"prometheus.io/port":   pulumi.String(strconv.Itoa(args.MetricsPort)),
@@ -213,7 +226,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		Shared:             args.Shared,
 		Container:          container(args),
 		Ports:              ports,
-		Pod:                podSpec(args, w, inf.CacheClaim),
+		Pod:                podSpec(args, w, inf.CacheClaim, claimTemplate),
 		PodAnnotations:     scrape,
 		Service:            true,
 		ServiceAnnotations: serviceAnnotations,
@@ -280,20 +293,27 @@ func container(args Args) corev1.ContainerArgs {
 		// The server only reads what was delivered.
 		cacheMount.ReadOnly = pulumi.BoolPtr(true)
 	}
-	return args.Shared.Security.Container(podspec.ContainerSpec{
+	spec := podspec.ContainerSpec{
 		Name: "server", Image: args.Image, Args: args.Args, Resources: args.Resources,
-		Extended: map[string]int{args.Pool.ResourceName: args.GPUs},
-		Env:      env,
+		Env: env,
 		Mounts: corev1.VolumeMountArray{
 			corev1.VolumeMountArgs{Name: pulumi.String("shm"), MountPath: pulumi.String("/dev/shm")},
 			cacheMount,
 		},
-	})
+	}
+	if args.GPUClaim != nil {
+		spec.Claims = []string{claimRequest}
+	} else {
+		spec.Extended = map[string]int{args.Pool.ResourceName: args.GPUs}
+	}
+	return args.Shared.Security.Container(spec)
 }
 
-func podSpec(args Args, w labels.Workload, cacheClaim pulumi.StringInput) corev1.PodSpecArgs {
+// podSpec is the server's pod; claimTemplate, with a GPUClaim, names the
+// ResourceClaimTemplate its GPUs come from.
+func podSpec(args Args, w labels.Workload, cacheClaim pulumi.StringInput, claimTemplate pulumi.StringPtrInput) corev1.PodSpecArgs {
 	pool := args.Pool
-	return corev1.PodSpecArgs{
+	spec := corev1.PodSpecArgs{
 		NodeSelector: pulumi.StringMap{pool.NodeLabelKey: pulumi.String(pool.NodeLabelValue)},
 		Tolerations: corev1.TolerationArray{corev1.TolerationArgs{
 			Key: pulumi.String(pool.TaintKey), Operator: pulumi.String("Exists"), Effect: pulumi.String(pool.TaintEffect),
@@ -307,6 +327,10 @@ func podSpec(args Args, w labels.Workload, cacheClaim pulumi.StringInput) corev1
 			cacheVolume(args, cacheClaim),
 		},
 	}
+	if claimTemplate != nil {
+		spec.ResourceClaims = podClaims(claimTemplate)
+	}
+	return spec
 }
 
 // cacheVolume is where the weights are: the model's claim, or its OCI image.

@@ -37,7 +37,8 @@ type Source struct {
 // Fetch is the run that fills the model cache with one revision.
 type Fetch struct {
 	// Image and Args of the downloader; Args may name $(SOURCE_URI),
-	// $(SOURCE_REPO), $(SOURCE_REVISION) and $(MODEL_DIR).
+	// $(SOURCE_REPO), $(SOURCE_REVISION), $(SOURCE_PINNED_URI) (see
+	// PinnedURI) and $(MODEL_DIR).
 	Image string
 	Args  []string
 	// BudgetSeconds bounds the run (its deadline, and how long `pulumi up`
@@ -65,6 +66,16 @@ mkdir -p "$MODEL_DIR"
 echo "$SOURCE_REVISION" > "$marker.partial"
 mv "$marker.partial" "$marker"
 echo "revision $SOURCE_REVISION fetched into $MODEL_DIR"`
+
+// PinnedURI is the source at its revision in the form KServe's storage
+// initializer reads: hf://<repo>:<revision> for the hub, where a revision
+// follows a colon; an s3 URI as written, its revision being only a label.
+func (s Source) PinnedURI() string {
+	if s.Scheme == "hf" && s.Revision != "" {
+		return "hf://" + s.Repo + ":" + s.Revision
+	}
+	return s.URI
+}
 
 // FetchWorkload labels a model's fetch runs.
 func FetchWorkload(model string) labels.Workload {
@@ -100,6 +111,7 @@ func newFetch(ctx *pulumi.Context, name string, args Args, cacheClaim pulumi.Str
 		corev1.EnvVarArgs{Name: pulumi.String("SOURCE_URI"), Value: pulumi.String(src.URI)},
 		corev1.EnvVarArgs{Name: pulumi.String("SOURCE_REPO"), Value: pulumi.String(src.Repo)},
 		corev1.EnvVarArgs{Name: pulumi.String("SOURCE_REVISION"), Value: pulumi.String(src.Revision)},
+		corev1.EnvVarArgs{Name: pulumi.String("SOURCE_PINNED_URI"), Value: pulumi.String(src.PinnedURI())},
 		corev1.EnvVarArgs{Name: pulumi.String("MODEL_DIR"), Value: pulumi.String(args.modelDir())},
 		// The hub client's own cache and lock files go to the writable /tmp.
 		corev1.EnvVarArgs{Name: pulumi.String("HF_HOME"), Value: pulumi.String("/tmp/hf")},
@@ -155,7 +167,12 @@ func newFetch(ctx *pulumi.Context, name string, args Args, cacheClaim pulumi.Str
 	job, err := batchv1.NewJob(ctx, name+"-fetch", &batchv1.JobArgs{
 		Metadata: &metav1.ObjectMetaArgs{
 			Name: run.NameBySpec(names.Fetch(args.Model), spec), Namespace: f.Shared.Namespace, Labels: w.AllInput(),
-			Annotations: podspec.WorkloadAnnotations(nil),
+			// A run that failed for a reason outside the stack file (a mirror
+			// down, a licence not yet accepted) is run again by the next
+			// `pulumi up` with the same file: pulumi-kubernetes replaces a Job
+			// that is not ready instead of waiting on it again. The serving pods
+			// keep their revision until the new run completes.
+			Annotations: podspec.WorkloadAnnotations(pulumi.StringMap{"pulumi.com/replaceUnready": pulumi.String("true")}),
 		},
 		Spec: spec,
 	}, parent, pulumi.Timeouts(&pulumi.CustomTimeouts{Create: wait, Update: wait}))

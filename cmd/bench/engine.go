@@ -28,7 +28,7 @@ const engineRuns = 3
 func benchEngine(root string, w io.Writer, floors map[string]time.Duration) []byte {
 	fmt.Fprintf(w, "\n## 5. The real Pulumi engine\n\n")
 	if missing := engine.Missing(); len(missing) > 0 {
-		fmt.Fprintf(w, "Skipped: no Pulumi engine found (missing: %s); see README.\n", strings.Join(missing, ", "))
+		fmt.Fprintf(w, "Skipped: no Pulumi engine found (missing: %s); see CONTRIBUTING.md.\n", strings.Join(missing, ", "))
 		return nil
 	}
 	clone, err := engine.NewClone(root, filepath.Join(root, "build", "bench-engine"))

@@ -3,6 +3,7 @@
 // objects applied server-side, then a wait until everything has converged.
 //
 //	go run ./cmd/localcluster -stack dev
+//	go run ./cmd/localcluster -sample    # the README's sample of `make up`, from the render
 package main
 
 import (
@@ -18,10 +19,17 @@ func main() {
 	stackName := flag.String("stack", "dev", "stack to deploy: reads Pulumi.<stack>.yaml")
 	timeout := flag.Duration("timeout", 5*time.Minute, "how long to wait for the stack to converge")
 	nodesOnly := flag.Bool("nodes-only", false, "only add the nodes and StorageClasses the stack expects (for `pulumi up`)")
+	sample := flag.Bool("sample", false, "print what a first deploy prints once converged, without a cluster (the README's sample)")
 	flag.Parse()
 	root, err := os.Getwd()
 	if err != nil {
 		fail(err)
+	}
+	if *sample {
+		if err := localcluster.Sample(root, *stackName, os.Stdout); err != nil {
+			fail(err)
+		}
+		return
 	}
 	k := localcluster.ForRepo(root)
 	cfg, err := localcluster.LoadConfig(root, *stackName)

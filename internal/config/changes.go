@@ -1,7 +1,7 @@
 package config
 
 // Change says what changing a config key does to a running stack under
-// `pulumi up`. The README's change table is written from these, and a test
+// `pulumi up`. The change table of docs/config.md is written from these, and a test
 // fails when a key has no class or the table and this list disagree.
 type Change string
 
@@ -50,6 +50,9 @@ var Changes = map[string]Change{
 	"gpuPool.resourceName":                        RolledOut,
 	"gpuPool.gpusPerNode":                         ValidationOnly,
 	"gpuPool.spareCapacity":                       InPlace,
+	"gpuPool.allocation":                          RolledOut,
+	"gpuPool.dra":                                 RolledOut,
+	"gpuPool.dra.devices":                         ValidationOnly,
 	"serving.models":                              Recreated,
 	"serving.models[].name":                       Recreated,
 	"serving.models[].image":                      RolledOut,
@@ -78,6 +81,7 @@ var Changes = map[string]Change{
 	"serving.models[].drain":                      RolledOut,
 	"serving.models[].topologySpread":             RolledOut,
 	"serving.models[].routing":                    InPlace,
+	"serving.models[].gpuSelector":                RolledOut,
 	"serving.routing":                             InPlace,
 	"serving.routing.picker":                      RolledOut,
 	"pipeline.storage.size":                       InPlace,

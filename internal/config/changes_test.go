@@ -40,7 +40,7 @@ func TestEveryKeyHasAChangeClass(t *testing.T) {
 	require.Greater(t, len(keys), 100)
 	for _, k := range keys {
 		_, ok := ChangeOf(k)
-		assert.True(t, ok, "config key %s has no change class: add it to config.Changes and the README's change table", k)
+		assert.True(t, ok, "config key %s has no change class: add it to config.Changes and the change table of docs/config.md", k)
 	}
 	for entry := range Changes {
 		found := slices.ContainsFunc(keys, func(k string) bool {
@@ -50,12 +50,12 @@ func TestEveryKeyHasAChangeClass(t *testing.T) {
 	}
 }
 
-// The README's change table says what config.Changes says, row for row.
-func TestREADMEChangeTableMatches(t *testing.T) {
-	text, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+// The change table of docs/config.md says what config.Changes says, row for row.
+func TestDocsChangeTableMatches(t *testing.T) {
+	text, err := os.ReadFile(filepath.Join("..", "..", "docs", "config.md"))
 	require.NoError(t, err)
 	_, table, ok := strings.Cut(string(text), "| key | what a change does |")
-	require.True(t, ok, "README has the change table")
+	require.True(t, ok, "docs/config.md has the change table")
 	rows := map[string]string{}
 	for _, line := range strings.Split(table, "\n")[2:] {
 		if !strings.HasPrefix(line, "| `") {
@@ -67,7 +67,7 @@ func TestREADMEChangeTableMatches(t *testing.T) {
 		rows[key] = strings.Trim(class, "*")
 	}
 	for entry, class := range Changes {
-		assert.Equal(t, string(class), rows[entry], "README change table, row %s", entry)
+		assert.Equal(t, string(class), rows[entry], "docs/config.md change table, row %s", entry)
 	}
-	assert.Len(t, rows, len(Changes), "one README row per entry")
+	assert.Len(t, rows, len(Changes), "one row of docs/config.md per entry")
 }

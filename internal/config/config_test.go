@@ -19,11 +19,16 @@ func load(c *stacktest.Config) (config.Result, error) {
 }
 
 func TestStackFilesAreValid(t *testing.T) {
-	for _, stack := range []string{"dev", "prod"} {
+	for _, stack := range stacktest.Stacks() {
 		t.Run(stack, func(t *testing.T) {
 			res, err := load(stacktest.Load(t, stack))
 			require.NoError(t, err)
-			assert.Equal(t, stack, res.Config.Environment)
+			// The quickstart is a dev-class stack, named for its purpose.
+			want := map[string]string{"quickstart": "dev"}[stack]
+			if want == "" {
+				want = stack
+			}
+			assert.Equal(t, want, res.Config.Environment)
 		})
 	}
 }
@@ -167,14 +172,14 @@ func TestSecretsMustBeEncryptedAndAreNeverEchoed(t *testing.T) {
 
 // Values that are valid but do nothing, or are risky, deserve a warning that
 // names the key; pulumi preview shows it. Each case starts from a valid stack
-// and writes one value. The README lists every warning.
+// and writes one value. docs/config.md lists every warning.
 func TestWarnings(t *testing.T) {
 	cases := []struct {
 		name  string
 		stack string
 		set   map[string]any
 		want  string
-		// readme is the phrase the README's list of warnings holds for it.
+		// readme is the phrase docs/config.md's list of warnings holds for it.
 		readme string
 	}{
 		{"autoscaling down to one replica", "prod", map[string]any{"serving.models[0].autoscaling.minReplicas": 1},
@@ -230,7 +235,7 @@ func TestWarnings(t *testing.T) {
 		{"metric name with the cpu metric", "prod", map[string]any{"pipeline.transformation.autoscaling.metricName": "queue"},
 			"llm-platform:pipeline.transformation.autoscaling.metricName: has no effect with metric cpu", "has no effect with metric cpu"},
 	}
-	readme, err := os.ReadFile(filepath.Join(stacktest.RepoRoot(), "README.md"))
+	readme, err := os.ReadFile(filepath.Join(stacktest.RepoRoot(), "docs", "config.md"))
 	require.NoError(t, err)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -241,7 +246,7 @@ func TestWarnings(t *testing.T) {
 			res, err := load(c)
 			require.NoError(t, err, "a warning never blocks")
 			assert.Contains(t, strings.Join(res.Warnings, "\n"), tc.want)
-			assert.True(t, strings.Contains(string(readme), tc.readme), "the README's warning list has %q", tc.readme)
+			assert.True(t, strings.Contains(string(readme), tc.readme), "the warning list of docs/config.md has %q", tc.readme)
 		})
 	}
 
@@ -251,7 +256,7 @@ func TestWarnings(t *testing.T) {
 		"llm-platform:serving.models[0].autoscaling.metric: pods: the HPA reads vllm_num_requests_waiting from the custom.metrics.k8s.io API, which a preview cannot check; " +
 			"without an adapter serving it (prometheus-adapter with the rule in the stack output metricsAdapterRules) the HPA never scales",
 		"llm-platform:serving.routing: 1 model(s) route through an inference pool: the cluster needs the Gateway API CRDs (gateway.networking.k8s.io/v1), the InferencePool CRD (inference.networking.k8s.io/v1) " +
-			"and a gateway implementation that supports InferencePool v1 behind Gateway llm-gateway/inference-gateway; a preview cannot check them (see README \"Routing\")",
+			"and a gateway implementation that supports InferencePool v1 behind Gateway llm-gateway/inference-gateway; a preview cannot check them (see docs/serving.md, \"Routing\")",
 	}, res.Warnings, "prod runs every workload with more than one replica and writes nothing that does nothing; "+
 		"only the prerequisite a preview cannot know is said")
 }

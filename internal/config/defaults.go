@@ -23,6 +23,8 @@ func Defaults() Config {
 			TaintKey:     "nvidia.com/gpu",
 			TaintEffect:  "NoSchedule",
 			ResourceName: "nvidia.com/gpu",
+			Allocation:   AllocationDevicePlugin,
+			DRA:          DRA{DeviceClassName: "gpu.nvidia.com", MIGDeviceClassName: "mig.nvidia.com"},
 		},
 		Serving: Serving{Routing: Routing{
 			Mode:        RoutingService,
@@ -105,6 +107,7 @@ func (m *Model) setDefaults() {
 		ShmSize:                "1Gi",
 		ModelCache:             ModelCache{Size: "50Gi", AccessMode: "ReadWriteOnce", MountPath: "/models"},
 		Source: Source{Fetch: Fetch{
+			Image:         DefaultFetchImage,
 			BudgetSeconds: 3600,
 			BackoffLimit:  3,
 			Resources:     Resources{Requests: ResourceList{CPU: "1", Memory: "2Gi", EphemeralStorage: "1Gi"}},
@@ -116,12 +119,24 @@ func (m *Model) setDefaults() {
 	}
 }
 
-// DefaultFetchArgs are the downloader's args by source scheme. The fetch
-// container has SOURCE_URI, SOURCE_REPO (the URI without its scheme),
-// SOURCE_REVISION and MODEL_DIR in its environment.
+// DefaultFetchImage is the default downloader: KServe's storage
+// initializer, which downloads hf:// (a revision after a colon) and s3://
+// URIs, with huggingface_hub (HF_TOKEN, HF_ENDPOINT) and boto3
+// (AWS_ENDPOINT_URL and the usual AWS credentials).
+const DefaultFetchImage = "kserve/storage-initializer:v0.15.2"
+
+// KServeEntrypoint is the storage initializer's entrypoint, which the fetch
+// run's /bin/sh wrapper calls: `initializer-entrypoint SRC_URI DEST_PATH`.
+const KServeEntrypoint = "/storage-initializer/scripts/initializer-entrypoint"
+
+// DefaultFetchArgs are the downloader's args by source scheme, for
+// DefaultFetchImage. The fetch container has SOURCE_URI, SOURCE_REPO (the
+// URI without its scheme), SOURCE_REVISION, SOURCE_PINNED_URI (hf:
+// hf://<repo>:<revision>, as KServe reads a revision; s3: the URI) and
+// MODEL_DIR in its environment.
 var DefaultFetchArgs = map[string][]string{
-	SourceHub: {"huggingface-cli", "download", "$(SOURCE_REPO)", "--revision", "$(SOURCE_REVISION)", "--local-dir", "$(MODEL_DIR)"},
-	SourceS3:  {"aws", "s3", "sync", "$(SOURCE_URI)", "$(MODEL_DIR)"},
+	SourceHub: {KServeEntrypoint, "$(SOURCE_PINNED_URI)", "$(MODEL_DIR)"},
+	SourceS3:  {KServeEntrypoint, "$(SOURCE_PINNED_URI)", "$(MODEL_DIR)"},
 }
 
 // applyDerivedDefaults fills the defaults that depend on other values.

@@ -127,7 +127,7 @@ func (c *checker) routing(cfg *Config, prod bool) {
 	}
 	c.oneOf(key+".failureMode", r.FailureMode, []string{FailClose, FailOpen})
 	if r.FailureMode == FailOpen {
-		c.warn(key+".failureMode", "FailOpen: with the picker down the gateway chooses a replica itself, blind to queues and caches; several gateway implementations do not honour FailOpen and refuse the request anyway (see README \"Routing\")")
+		c.warn(key+".failureMode", "FailOpen: with the picker down the gateway chooses a replica itself, blind to queues and caches; several gateway implementations do not honour FailOpen and refuse the request anyway (see docs/serving.md, \"Routing\")")
 	}
 	p := r.Picker
 	c.image(key+".picker.image", p.Image, prod)
@@ -138,7 +138,7 @@ func (c *checker) routing(cfg *Config, prod bool) {
 			fmt.Sprintf("must let the endpoint picker reach the API server (serving.models[%d] routes through an inference pool, and its picker watches pods and the pool): add a rule with the API server's address and port (kubectl get endpointslices -n default -l kubernetes.io/service-name=kubernetes) and workloads [%s]", first, EgressEndpointPicker),
 			fmt.Sprintf(`[{"cidr": "172.16.0.2/32", "ports": [443], "description": "API server", "workloads": [%q]}]`, EgressEndpointPicker))
 	}
-	c.warn(key, "%d model(s) route through an inference pool: the cluster needs the Gateway API CRDs (gateway.networking.k8s.io/v1), the InferencePool CRD (inference.networking.k8s.io/v1) and a gateway implementation that supports InferencePool v1 behind Gateway %s/%s; a preview cannot check them (see README \"Routing\")",
+	c.warn(key, "%d model(s) route through an inference pool: the cluster needs the Gateway API CRDs (gateway.networking.k8s.io/v1), the InferencePool CRD (inference.networking.k8s.io/v1) and a gateway implementation that supports InferencePool v1 behind Gateway %s/%s; a preview cannot check them (see docs/serving.md, \"Routing\")",
 		len(pooled), r.Gateway.Namespace, r.Gateway.Name)
 }
 

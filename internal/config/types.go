@@ -177,6 +177,65 @@ type GPUPool struct {
 	// rollout. With it rollouts surge (maxSurge 1, maxUnavailable 0); without it
 	// they replace in place (maxSurge 0, maxUnavailable 1). Default false.
 	SpareCapacity bool `json:"spareCapacity"`
+	// Allocation is how inference pods get their GPUs: "devicePlugin"
+	// (default: a count of ResourceName, from the device plugin) or "dra"
+	// (Dynamic Resource Allocation, resource.k8s.io/v1: a ResourceClaim per
+	// pod from a ResourceClaimTemplate per model, allocated by the scheduler).
+	Allocation string `json:"allocation"`
+	// DRA configures allocation "dra".
+	DRA DRA `json:"dra"`
+}
+
+// Allocation modes of gpuPool.allocation.
+const (
+	AllocationDevicePlugin = "devicePlugin"
+	AllocationDRA          = "dra"
+)
+
+// DRA configures GPUs claimed through Dynamic Resource Allocation.
+type DRA struct {
+	// DeviceClassName is the DeviceClass whole GPUs are claimed from
+	// (default gpu.nvidia.com, which the NVIDIA DRA driver creates).
+	DeviceClassName string `json:"deviceClassName"`
+	// MIGDeviceClassName is the DeviceClass MIG slices are claimed from
+	// (default mig.nvidia.com).
+	MIGDeviceClassName string `json:"migDeviceClassName"`
+	// MatchAttribute, when set, is a device attribute every GPU of one
+	// replica must share when gpus > 1 (a claim constraint's matchAttribute),
+	// for example resource.kubernetes.io/pcieRoot or the driver's NVLink
+	// domain attribute. A fully qualified name: domain/name.
+	MatchAttribute string `json:"matchAttribute"`
+	// Devices are devices beyond the built-in example inventory
+	// (internal/dra.KnownDevices) that a model's selector is checked against
+	// at preview: the products of your pool, when the inventory lacks them.
+	Devices []DRADevice `json:"devices"`
+}
+
+// DRADevice is a device as the DRA driver publishes it, for the preview's check.
+type DRADevice struct {
+	// ProductName is the attribute productName, for example "NVIDIA H100 80GB HBM3".
+	ProductName string `json:"productName"`
+	// Memory is the capacity memory, for example 80Gi.
+	Memory Quantity `json:"memory"`
+	// MIGProfiles are the MIG profiles its slices may have, for example ["1g.10gb"].
+	MIGProfiles []string `json:"migProfiles"`
+}
+
+// GPUSelector says which devices a model's replica may get, with
+// gpuPool.allocation "dra". Every field is optional; together they must
+// all hold. The stack turns them into the claim's CEL selectors.
+type GPUSelector struct {
+	// ProductName is the exact product name the driver publishes, for
+	// example "NVIDIA H100 80GB HBM3".
+	ProductName string `json:"productName,omitempty"`
+	// MinMemory is the least memory one device must have, for example 80Gi.
+	MinMemory Quantity `json:"minMemory,omitempty"`
+	// MIGProfile claims a MIG slice of this profile (for example "1g.10gb")
+	// from gpuPool.dra.migDeviceClassName instead of a whole GPU.
+	MIGProfile string `json:"migProfile,omitempty"`
+	// CEL is one more selector expression over `device`, as a
+	// ResourceClaim's selectors take it; it must compile.
+	CEL string `json:"cel,omitempty"`
 }
 
 // Serving lists the models to serve; one model is the common case.
@@ -310,6 +369,9 @@ type Model struct {
 	// Routing overrides serving.routing.mode for this model: service or
 	// inferencePool (default: the stack's mode).
 	Routing string `json:"routing"`
+	// GPUSelector narrows the devices a replica may get, with
+	// gpuPool.allocation "dra" (optional).
+	GPUSelector GPUSelector `json:"gpuSelector"`
 }
 
 // ServedModelNames are the names clients send as the OpenAI "model" field:
@@ -369,12 +431,11 @@ type Source struct {
 
 // Fetch configures the Job that downloads a model's weights.
 type Fetch struct {
-	// Image of the downloader (required for hf and s3), for example one with
-	// huggingface_hub or the AWS CLI installed; it needs /bin/sh.
+	// Image of the downloader (default DefaultFetchImage, KServe's storage
+	// initializer); any image with /bin/sh and a downloader will do.
 	Image string `json:"image"`
-	// Args of the downloader (default for hf: huggingface-cli download
-	// $(SOURCE_REPO) --revision $(SOURCE_REVISION) --local-dir $(MODEL_DIR);
-	// for s3: aws s3 sync $(SOURCE_URI) $(MODEL_DIR)).
+	// Args of the downloader (default, for hf and s3: KServe's
+	// initializer-entrypoint $(SOURCE_PINNED_URI) $(MODEL_DIR)).
 	Args []string `json:"args"`
 	// BudgetSeconds bounds the whole fetch (default 3600): the Job's deadline
 	// and what `pulumi up` waits for it.

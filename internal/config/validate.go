@@ -75,6 +75,11 @@ func (c *checker) fail(key string, value any, rule, example string) {
 	if strings.HasPrefix(rule, "required") && !c.wrote(key) && (value == "" || value == 0) {
 		// A key nobody wrote is missing, not an invalid zero.
 		value = nil
+	} else if hint, def := c.noLimitHint(key, value); hint != "" && !strings.Contains(rule, "left out") {
+		rule += "; " + hint
+		if def != "" {
+			example = def
+		}
 	}
 	c.errs = append(c.errs, &FieldError{Key: key, Value: value, Rule: rule, Example: example})
 }
@@ -155,7 +160,7 @@ func (c *checker) namespace(key string, ns Namespace) {
 	c.atLeast(key+".quota.pods", ns.Quota.Pods, 1)
 	c.resourceList(key+".limitRange.defaultRequest", ns.LimitRange.DefaultRequest)
 	c.resourceList(key+".limitRange.default", ns.LimitRange.Default)
-	c.notAbove(key+".limitRange.defaultRequest", ns.LimitRange.DefaultRequest, ns.LimitRange.Default, "limitRange.default")
+	c.notAbove(key+".limitRange.defaultRequest", ns.LimitRange.DefaultRequest, ns.LimitRange.Default, key+".limitRange.default")
 
 	nw := ns.Network
 	for i, n := range nw.InferenceClients.Namespaces {
@@ -216,6 +221,7 @@ func (c *checker) gpuPool(key string, p GPUPool) {
 		c.qualifiedName(key+".resourceName", p.ResourceName, `"nvidia.com/gpu"`)
 	}
 	c.atLeast(key+".gpusPerNode", p.GPUsPerNode, 1)
+	c.allocation(key, p)
 }
 
 func (c *checker) serving(key string, s Serving, pool GPUPool, prod bool) {
@@ -245,6 +251,7 @@ func (c *checker) model(key string, m Model, pool GPUPool, prod bool) {
 		c.fail(key+".gpus", m.GPUs, fmt.Sprintf("must be at most gpuPool.gpusPerNode (%d): a replica cannot span nodes", pool.GPUsPerNode), strconv.Itoa(pool.GPUsPerNode))
 	}
 	c.parallelMatchesGPUs(key, m)
+	c.gpuSelector(key, m, pool)
 	c.atLeast(key+".replicas", m.Replicas, 1)
 	c.port(key+".port", m.Port)
 	if m.MetricsPort == 0 {
@@ -577,7 +584,7 @@ func (c *checker) spread(key, v string) {
 func (c *checker) resources(key string, r Resources) {
 	c.resourceList(key+".requests", r.Requests)
 	c.resourceList(key+".limits", r.Limits)
-	c.notAbove(key+".requests", r.Requests, r.Limits, "limits")
+	c.notAbove(key+".requests", r.Requests, r.Limits, key+".limits")
 }
 
 // The most one machine offers, with room to spare: the largest cloud
@@ -599,8 +606,9 @@ func (c *checker) resourceList(key string, l ResourceList) {
 	c.bytes(key+".ephemeralStorage", l.EphemeralStorage, `"1Gi"`)
 }
 
-// notAbove reports each request greater than its limit.
-func (c *checker) notAbove(key string, req, lim ResourceList, limitName string) {
+// notAbove reports each request greater than its limit, under limitKey; a
+// limit refused already is not held against its request.
+func (c *checker) notAbove(key string, req, lim ResourceList, limitKey string) {
 	pairs := []struct {
 		name     string
 		req, lim Quantity
@@ -608,7 +616,8 @@ func (c *checker) notAbove(key string, req, lim ResourceList, limitName string) 
 	for _, p := range pairs {
 		rq, err1 := resource.ParseQuantity(string(p.req))
 		lq, err2 := resource.ParseQuantity(string(p.lim))
-		if err1 == nil && err2 == nil && rq.Cmp(lq) > 0 {
+		if err1 == nil && err2 == nil && rq.Cmp(lq) > 0 && !c.failed(limitKey+"."+p.name) {
+			limitName := limitKey[strings.LastIndex(limitKey, ".limit")+1:]
 			c.fail(key+"."+p.name, p.req, fmt.Sprintf("must not exceed %s.%s (%s)", limitName, p.name, p.lim), string(p.lim))
 		}
 	}

@@ -17,6 +17,12 @@ import (
 	"llm-platform/internal/names"
 )
 
+// Getter reads objects as `kubectl get -o json` does: Kubectl on a cluster,
+// or the converged render that Sample reads.
+type Getter interface {
+	GetJSON(out any, args ...string) error
+}
+
 // Check is one thing that must hold for a stack to have converged.
 type Check struct {
 	// Kind and Name of the object the check is about.
@@ -29,7 +35,7 @@ type Check struct {
 // transformation and inference Deployments Available at their size, every
 // inference pod on a GPU node, the checkpoint StatefulSet Ready with one
 // Bound claim per replica, and the CronJob present.
-func Checks(k Kubectl, cfg config.Config) []Check {
+func Checks(k Getter, cfg config.Config) []Check {
 	ns := cfg.Namespace.Name
 	var checks []Check
 	// The first run's Job is named by its spec (ingestion-<hash>): find it by
@@ -77,7 +83,7 @@ func Checks(k Kubectl, cfg config.Config) []Check {
 }
 
 // FetchChecks wait for the fetch run of each model's configured revision.
-func FetchChecks(k Kubectl, cfg config.Config) []Check {
+func FetchChecks(k Getter, cfg config.Config) []Check {
 	var checks []Check
 	for _, m := range cfg.Serving.Models {
 		if !m.Source.Fetched() {
@@ -139,7 +145,7 @@ func wantReplicas(replicas int, a config.Autoscaling) int {
 	return replicas
 }
 
-func deploymentCheck(k Kubectl, ns, name string, want int) Check {
+func deploymentCheck(k Getter, ns, name string, want int) Check {
 	return Check{"Deployment", name, func() (bool, string) {
 		var d appsv1.Deployment
 		if err := k.GetJSON(&d, "-n", ns, "deployment", name); err != nil {
@@ -158,7 +164,7 @@ func deploymentCheck(k Kubectl, ns, name string, want int) Check {
 	}}
 }
 
-func onGPUNodesCheck(k Kubectl, ns, deployment string, pool config.GPUPool) Check {
+func onGPUNodesCheck(k Getter, ns, deployment string, pool config.GPUPool) Check {
 	return Check{"Pods", deployment, func() (bool, string) {
 		var pods corev1.PodList
 		if err := k.GetJSON(&pods, "-n", ns, "pods", "-l", "app.kubernetes.io/instance="+deployment); err != nil {
@@ -200,7 +206,7 @@ func Wait(k Kubectl, ns string, checks []Check, timeout time.Duration, out io.Wr
 			}
 		}
 		if len(pending) == 0 {
-			fmt.Fprintf(out, "converged in %s\n", time.Since(start).Round(time.Second))
+			converged(out, time.Since(start))
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -216,6 +222,11 @@ func Wait(k Kubectl, ns string, checks []Check, timeout time.Duration, out io.Wr
 		fmt.Fprintf(out, "  waiting %3ds: %s\n", int(time.Since(start).Seconds()), strings.Join(pending, ", "))
 		time.Sleep(PollInterval)
 	}
+}
+
+// converged reports that every check holds, after d.
+func converged(out io.Writer, d time.Duration) {
+	fmt.Fprintf(out, "converged in %s\n", d.Round(time.Second))
 }
 
 // Diagnose prints an object's conditions and its last events.

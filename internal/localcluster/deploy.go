@@ -78,7 +78,7 @@ func Deploy(root, stackName string, k Kubectl, timeout time.Duration, out io.Wri
 		if err := fetchFirst(k, cfg, objs, timeout, out); err != nil {
 			return o, fmt.Errorf("stack %s: %w", stackName, err)
 		}
-		fmt.Fprintf(out, "stack %s: applying %d objects (server-side, strict validation)\n", stackName, len(objs))
+		applying(out, stackName, len(objs))
 		res, err := k.Apply(manifests)
 		o.Changed, o.Warnings = true, res.Warnings
 		for _, w := range res.Warnings {
@@ -100,26 +100,16 @@ func Deploy(root, stackName string, k Kubectl, timeout time.Duration, out io.Wri
 // are fetched, and waits for the fetch runs, as `pulumi up` does: a server
 // starts, or rolls to a new revision, only once its weights are on disk.
 func fetchFirst(k Kubectl, cfg config.Config, objs []mock.Object, timeout time.Duration, out io.Writer) error {
-	held := map[string]bool{}
-	for _, m := range cfg.Serving.Models {
-		if m.Source.Fetched() {
-			held[names.Inference(m.Name)] = true
-		}
-	}
+	held := heldServers(cfg)
 	if len(held) == 0 {
 		return nil
 	}
-	var first []mock.Object
-	for _, o := range objs {
-		if !(o.Kind() == "Deployment" && held[o.Name()]) {
-			first = append(first, o)
-		}
-	}
+	first := beforeServers(objs, held)
 	manifests, err := render.Manifests(first)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "applying %d objects before the model servers, whose weights are fetched first\n", len(first))
+	applyingFirst(out, len(first))
 	res, err := k.Apply(manifests)
 	for _, w := range res.Warnings {
 		fmt.Fprintln(out, "  "+w)
@@ -128,4 +118,35 @@ func fetchFirst(k Kubectl, cfg config.Config, objs []mock.Object, timeout time.D
 		return err
 	}
 	return Wait(k, cfg.Namespace.Name, FetchChecks(k, cfg), timeout, out)
+}
+
+// heldServers are the Deployments of models whose weights are fetched: they
+// are applied only once the fetch runs completed.
+func heldServers(cfg config.Config) map[string]bool {
+	held := map[string]bool{}
+	for _, m := range cfg.Serving.Models {
+		if m.Source.Fetched() {
+			held[names.Inference(m.Name)] = true
+		}
+	}
+	return held
+}
+
+// beforeServers is every object but the held Deployments.
+func beforeServers(objs []mock.Object, held map[string]bool) []mock.Object {
+	var first []mock.Object
+	for _, o := range objs {
+		if !(o.Kind() == "Deployment" && held[o.Name()]) {
+			first = append(first, o)
+		}
+	}
+	return first
+}
+
+func applyingFirst(out io.Writer, n int) {
+	fmt.Fprintf(out, "applying %d objects before the model servers, whose weights are fetched first\n", n)
+}
+
+func applying(out io.Writer, stackName string, n int) {
+	fmt.Fprintf(out, "stack %s: applying %d objects (server-side, strict validation)\n", stackName, n)
 }

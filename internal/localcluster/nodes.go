@@ -31,6 +31,12 @@ func GPUNodes(cfg config.Config) int {
 		pods := config.MaxReplicas(m.Replicas, m.Autoscaling) + surge
 		nodes += (pods + perNode - 1) / perNode
 	}
+	if cfg.GPUPool.Allocation == config.AllocationDRA {
+		// A mixed pool (see dra.go): each product on both zones, and room
+		// for every model on the nodes of its product alone.
+		pairs := 2 * len(Zones)
+		return max((2*nodes+pairs-1)/pairs*pairs, pairs)
+	}
 	return max(nodes, len(Zones))
 }
 
@@ -49,13 +55,22 @@ func Infrastructure(cfgs ...config.Config) []map[string]any {
 	}
 	for _, cfg := range cfgs {
 		pool := cfg.GPUPool
+		var gpuNodes []string
 		for i := range GPUNodes(cfg) {
 			zone := Zones[i%len(Zones)]
 			name := fmt.Sprintf("gpu-%s-%d", pool.NodeLabelValue, i)
 			taint := map[string]any{"key": pool.TaintKey, "value": "present", "effect": pool.TaintEffect}
+			gpus := pool.GPUsPerNode
+			if pool.Allocation == config.AllocationDRA {
+				gpus = 0 // the devices are in the node's ResourceSlice
+			}
 			objs = append(objs, node(name, zone,
 				map[string]string{pool.NodeLabelKey: pool.NodeLabelValue, "node-pool": "gpu"},
-				[]any{taint}, resources("96", "1Ti", pool.ResourceName, pool.GPUsPerNode)))
+				[]any{taint}, resources("96", "1Ti", pool.ResourceName, gpus)))
+			gpuNodes = append(gpuNodes, name)
+		}
+		if pool.Allocation == config.AllocationDRA {
+			objs = append(objs, draDriver(cfg, gpuNodes)...)
 		}
 		for _, c := range storageClasses(cfg) {
 			if !slices.Contains(classes, c) {

@@ -95,6 +95,19 @@ func ResourceRequirements(r Resources, extended map[string]int) *corev1.Resource
 	return &corev1.ResourceRequirementsArgs{Requests: requests, Limits: limits}
 }
 
+// withClaims adds the container's references to the pod's resource claims.
+func withClaims(r *corev1.ResourceRequirementsArgs, claims []string) *corev1.ResourceRequirementsArgs {
+	if len(claims) == 0 {
+		return r
+	}
+	var refs corev1.ResourceClaimArray
+	for _, c := range claims {
+		refs = append(refs, corev1.ResourceClaimArgs{Name: pulumi.String(c)})
+	}
+	r.Claims = refs
+	return r
+}
+
 // Tmp is the /tmp emptyDir, bounded by the container's ephemeral-storage limit
 // so that a runaway writer is evicted rather than filling the node.
 func Tmp(r Resources) corev1.VolumeArgs {
@@ -197,6 +210,8 @@ type ContainerSpec struct {
 	Resources Resources
 	// Extended resources (GPUs), requests equal to limits.
 	Extended map[string]int
+	// Claims name the pod's resource claims the container uses (DRA GPUs).
+	Claims []string
 	// Env is added after HOME.
 	Env corev1.EnvVarArray
 	// Mounts are added after /tmp.
@@ -212,7 +227,7 @@ func (s Security) Container(c ContainerSpec) corev1.ContainerArgs {
 		ImagePullPolicy: pulumi.String("IfNotPresent"),
 		Args:            pulumi.ToStringArray(c.Args),
 		Env:             append(BaseEnv(), c.Env...),
-		Resources:       ResourceRequirements(c.Resources, c.Extended),
+		Resources:       withClaims(ResourceRequirements(c.Resources, c.Extended), c.Claims),
 		SecurityContext: s.ContainerSecurityContext(),
 		VolumeMounts:    append(corev1.VolumeMountArray{TmpMount()}, c.Mounts...),
 	}

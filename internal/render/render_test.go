@@ -14,7 +14,7 @@ import (
 )
 
 func TestRenderOrdersObjectsSoTheyApplyCleanly(t *testing.T) {
-	for _, stack := range []string{"dev", "prod"} {
+	for _, stack := range stacktest.Stacks() {
 		objs, err := render.Objects(stacktest.RepoRoot(), stack)
 		require.NoError(t, err)
 		require.NotEmpty(t, objs)

@@ -36,6 +36,7 @@ func platformArgs(cfg config.Config, secrets config.Secrets, cluster config.Clus
 		Quota: platform.Quota{
 			CPU: string(ns.Quota.CPU), Memory: string(ns.Quota.Memory), Storage: string(ns.Quota.Storage),
 			GPUs: ns.Quota.GPUs, Pods: ns.Quota.Pods, GPUResourceName: cfg.GPUPool.ResourceName,
+			DeviceClasses: deviceClasses(cfg),
 		},
 		DefaultRequest:      resourceList(ns.LimitRange.DefaultRequest),
 		DefaultLimit:        resourceList(ns.LimitRange.Default),
@@ -71,11 +72,37 @@ func gatewayDataPlane(g config.GatewayRef) []string {
 	return []string{g.Namespace}
 }
 
+// deviceClasses are the DRA device classes the models claim from, in the
+// order of the models; none with the device plugin.
+func deviceClasses(cfg config.Config) []string {
+	var out []string
+	for _, m := range cfg.Serving.Models {
+		if c := gpuClaim(cfg, m); c != nil && !slices.Contains(out, c.DeviceClassName) {
+			out = append(out, c.DeviceClassName)
+		}
+	}
+	return out
+}
+
+// gpuClaim is the model's DRA claim, nil with the device plugin.
+func gpuClaim(cfg config.Config, m config.Model) *serving.GPUClaim {
+	pool := cfg.GPUPool
+	if pool.Allocation != config.AllocationDRA {
+		return nil
+	}
+	sel := m.DRASelector()
+	return &serving.GPUClaim{
+		DeviceClassName: sel.Class(pool.DRA.DeviceClassName, pool.DRA.MIGDeviceClassName),
+		Selectors:       sel.Expressions(),
+		MatchAttribute:  pool.DRA.MatchAttribute,
+	}
+}
+
 func modelArgs(cfg config.Config, m config.Model) serving.Args {
 	nw := cfg.Namespace.Network
 	pool := cfg.GPUPool
 	return serving.Args{
-		Model: m.Name, Image: m.Image, Args: m.Args, GPUs: m.GPUs,
+		Model: m.Name, Image: m.Image, Args: m.Args, GPUs: m.GPUs, GPUClaim: gpuClaim(cfg, m),
 		Pool: serving.GPUPool{
 			NodeLabelKey: pool.NodeLabelKey, NodeLabelValue: pool.NodeLabelValue,
 			TaintKey: pool.TaintKey, TaintEffect: pool.TaintEffect,

@@ -33,14 +33,16 @@ func TestInvalidStackFiles(t *testing.T) {
 	cases := stacktest.InvalidCases(t, stacktest.RepoRoot())
 	require.GreaterOrEqual(t, len(cases), 80)
 	for _, tc := range cases {
-		dir, name, want := tc.Dir, tc.Name, tc.Want
+		dir, name, wants := tc.Dir, tc.Name, tc.Wants
 		t.Run(name, func(t *testing.T) {
 			sf, err := stackfile.Load(dir, name)
 			require.NoError(t, err)
 			var rec *mock.Recorder
 			withinDeadline(t, func() { rec, err = runWithoutPanic(name, sf) })
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), want)
+			for _, want := range wants {
+				assert.Contains(t, err.Error(), want, "every mistake is named in the one run")
+			}
 
 			var objs []mock.Object
 			var renderErr error

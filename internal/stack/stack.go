@@ -37,6 +37,12 @@ type Stack struct {
 	AdapterRules []map[string]any
 }
 
+// BeforePreview, when set, runs at the start of every preview of a valid
+// stack, with the stack's namespace; its error fails the preview. main sets
+// it to the permission check of internal/preflight; the mock engine and the
+// offline render leave it unset, having no cluster to ask.
+var BeforePreview func(ctx *pulumi.Context, namespace string) error
+
 // Program loads the configuration, builds the stack and exports its outputs.
 // On a configuration error it registers no resource at all.
 func Program(ctx *pulumi.Context) error {
@@ -46,6 +52,11 @@ func Program(ctx *pulumi.Context) error {
 	}
 	for _, w := range res.Warnings {
 		if err := ctx.Log.Warn(w, nil); err != nil {
+			return err
+		}
+	}
+	if ctx.DryRun() && BeforePreview != nil {
+		if err := BeforePreview(ctx, res.Config.Namespace.Name); err != nil {
 			return err
 		}
 	}

@@ -19,7 +19,7 @@ import (
 	"llm-platform/internal/stacktest"
 )
 
-var stacks = []string{"dev", "prod"}
+var stacks = stacktest.Stacks()
 
 func each(t *testing.T, check func(t *testing.T, res *stacktest.Result)) {
 	for _, s := range stacks {

@@ -16,8 +16,9 @@ type InvalidCase struct {
 	Dir string
 	// Text is the file's content.
 	Text []byte
-	// Want is its `# want:` line: the problem line every path must print.
-	Want string
+	// Wants are its `# want:` lines: the problem lines every path must
+	// print, all in one run (a file with several mistakes names each).
+	Wants []string
 }
 
 // InvalidCases reads every case under dir/testdata/invalid (dir is a
@@ -38,10 +39,10 @@ func InvalidCases(t testing.TB, dir string) []InvalidCase {
 		c := InvalidCase{Name: strings.TrimSuffix(strings.TrimPrefix(filepath.Base(file), "Pulumi."), ".yaml"), Dir: dir, Text: text}
 		for _, line := range strings.Split(string(text), "\n") {
 			if w, ok := strings.CutPrefix(line, "# want: "); ok {
-				c.Want = w
+				c.Wants = append(c.Wants, w)
 			}
 		}
-		if c.Want == "" {
+		if len(c.Wants) == 0 {
 			t.Fatalf("%s says nothing of what it expects: add a `# want:` line", file)
 		}
 		cases = append(cases, c)

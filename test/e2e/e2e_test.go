@@ -1,6 +1,6 @@
 //go:build e2e
 
-// Package e2e applies the rendered dev and prod stacks to a real control plane
+// Package e2e applies every rendered stack (dev, prod, quickstart) to a real control plane
 // (kube-apiserver, controller-manager, scheduler, etcd; kwok's fake nodes) and
 // checks they are admitted without a warning and converge. Run with `make e2e`.
 package e2e
@@ -33,7 +33,7 @@ var (
 		Binary:     filepath.Join(root, "build", "bin", "kubectl"),
 		Kubeconfig: filepath.Join(root, "build", "kubeconfig-"+clusterName),
 	}
-	stacks = []string{"dev", "prod"}
+	stacks = stacktest.Stacks()
 )
 
 func cluster(action string) error {

@@ -107,7 +107,7 @@ func TestWorkflowsReplay(t *testing.T) {
 	assert.GreaterOrEqual(t, replayed, 6, "preview x2, deploy x2, drift x2")
 }
 
-// `pulumi stack output` gives every output the README documents, and each
+// `pulumi stack output` gives every output docs/delivery.md documents, and each
 // names what the cluster has.
 func TestStackOutputsNameWhatTheClusterHas(t *testing.T) {
 	documented := documentedOutputs(t)
@@ -131,7 +131,7 @@ func TestStackOutputsNameWhatTheClusterHas(t *testing.T) {
 			text := pulumi(t, time.Minute, "stack output --json --stack "+s)
 			var raw map[string]any
 			require.NoError(t, json.Unmarshal([]byte(text), &raw))
-			assert.ElementsMatch(t, documented, slices.Collect(maps.Keys(raw)), "outputs vs README")
+			assert.ElementsMatch(t, documented, slices.Collect(maps.Keys(raw)), "outputs vs docs/delivery.md")
 			require.NoError(t, json.Unmarshal([]byte(text), &outputs))
 
 			assert.Equal(t, ns, outputs.Namespace)
@@ -204,7 +204,7 @@ func TestConfigErrorFailsPreviewWithTheRenderMessage(t *testing.T) {
 	pulumi(t, time.Minute, "stack rm --yes --force broken")
 }
 
-// `pulumi destroy` keeps exactly what the README says (the namespace and
+// `pulumi destroy` keeps exactly what docs/operations.md says (the namespace and
 // every claim, with their volumes), and a plain `pulumi up` brings the stack
 // back over them with the data untouched.
 func TestDestroyKeepsTheClaimsAndTheStackComesBack(t *testing.T) {
@@ -286,12 +286,12 @@ func leftovers(t *testing.T, ns string) []string {
 	return left
 }
 
-// documentedOutputs reads the README's "Stack outputs:" line.
+// documentedOutputs reads the "Stack outputs:" line of docs/delivery.md.
 func documentedOutputs(t *testing.T) []string {
 	t.Helper()
-	readme := readFile(t, "README.md")
-	_, rest, ok := strings.Cut(readme, "Stack outputs: ")
-	require.True(t, ok, "README has a 'Stack outputs:' line")
+	doc := readFile(t, "docs/delivery.md")
+	_, rest, ok := strings.Cut(doc, "Stack outputs: ")
+	require.True(t, ok, "docs/delivery.md has a 'Stack outputs:' line")
 	line, _, _ := strings.Cut(rest, ".\n")
 	var out []string
 	for _, m := range regexp.MustCompile("`([a-zA-Z]+)`").FindAllStringSubmatch(line, -1) {

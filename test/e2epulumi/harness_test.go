@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	if missing := engine.Missing(); len(missing) > 0 {
-		fmt.Printf("e2e-pulumi: SKIPPED, no Pulumi engine found; see README (missing: %s)\n", strings.Join(missing, ", "))
+		fmt.Printf("e2e-pulumi: SKIPPED, no Pulumi engine found; see CONTRIBUTING.md (missing: %s)\n", strings.Join(missing, ", "))
 		return 0
 	}
 	var err error

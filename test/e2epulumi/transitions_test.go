@@ -20,7 +20,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"llm-platform/internal/config"
+	"llm-platform/internal/dra"
 	"llm-platform/internal/labels"
+	"llm-platform/internal/localcluster"
 	"llm-platform/internal/names"
 )
 
@@ -31,11 +33,14 @@ type transition struct {
 	stack string
 	// edit turns the stack file's text into the changed one.
 	edit func(t *testing.T, text string) string
-	// check asserts the objects ended as the README's change table says.
+	// check asserts the objects ended as the change table of docs/config.md says.
 	check func(t *testing.T, ns string)
+	// prepare, when set, readies the cluster for the changed stack first
+	// (what an operator does before such a change: a new node pool).
+	prepare func(t *testing.T, after config.Config)
 }
 
-// Each class of the README's change table, applied to the deployed stack with
+// Each class of the change table (docs/config.md), applied to the deployed stack with
 // `make deploy`, then rolled back the same way. During both, a poller watches
 // every serving Deployment: available replicas never fall below the replicas
 // before or after the change, less the model's maxUnavailable. After each,
@@ -81,6 +86,37 @@ func TestTransitions(t *testing.T) {
 			get(t, "-n", ns, "service", names.Inference("llama-3-70b"))
 			d := getDeployment(t, ns, names.Inference("llama-3-70b"))
 			assert.Equal(t, d.Status.Replicas, d.Status.UpdatedReplicas, "the model's pods did not roll")
+		},
+	}, {
+		// As on a real cluster: the DRA driver runs on a new pool (never beside
+		// the device plugin on one node), and the models roll onto it with the
+		// floor held; the way back rolls them onto the old pool.
+		name: "GPU allocation: device plugin to DRA on a new pool, rolled out", stack: "prod",
+		edit: replace("    nodeLabelValue: gpu-a100\n", "    nodeLabelValue: gpu-a100-dra\n    allocation: dra\n"),
+		prepare: func(t *testing.T, after config.Config) {
+			require.NoError(t, localcluster.PrepareNodes(kubectl, after), "the new pool's nodes and the stand-in driver's ResourceSlices")
+		},
+		check: func(t *testing.T, ns string) {
+			for _, model := range []string{"llama-3-70b", "bge-embed"} {
+				d := getDeployment(t, ns, names.Inference(model))
+				spec := d.Spec.Template.Spec
+				require.Len(t, spec.ResourceClaims, 1, model)
+				_, extended := spec.Containers[0].Resources.Limits["nvidia.com/gpu"]
+				assert.False(t, extended, "%s asks for no extended resource", model)
+				var pods corev1.PodList
+				require.NoError(t, kubectl.GetJSON(&pods, "-n", ns, "pods", "-l", "app.kubernetes.io/instance="+names.Inference(model)))
+				for _, p := range pods.Items {
+					if p.DeletionTimestamp != nil {
+						continue
+					}
+					assert.Contains(t, p.Spec.NodeName, "gpu-a100-dra", "%s runs on the DRA pool", p.Name)
+					assert.Len(t, p.Status.ResourceClaimStatuses, 1, "%s has its claim", p.Name)
+				}
+			}
+			var quota corev1.ResourceQuota
+			require.NoError(t, kubectl.GetJSON(&quota, "-n", ns, "resourcequota", names.ResourceQuota))
+			_, ok := quota.Spec.Hard[corev1.ResourceName(dra.QuotaResource(dra.GPUClass))]
+			assert.True(t, ok, "the quota caps the claimed class")
 		},
 	}, {
 		name: "checkpoint claim template: StatefulSet replaced, claims kept", stack: "prod",
@@ -227,6 +263,9 @@ func TestTransitions(t *testing.T) {
 
 			require.NoError(t, os.WriteFile(file, []byte(changed), 0o644))
 			after := stackConfig(t, tr.stack)
+			if tr.prepare != nil {
+				tr.prepare(t, after)
+			}
 			applyWatched(t, tr.stack, before, after)
 			tr.check(t, after.Namespace.Name)
 
@@ -235,6 +274,46 @@ func TestTransitions(t *testing.T) {
 			applyWatched(t, tr.stack, after, before)
 		})
 	}
+}
+
+// A fetch run that fails for a reason outside the stack file (here: no GPU
+// node will take its pod, every one cordoned, until its budget runs out) fails
+// `pulumi up` while the model keeps serving its revision; once the reason is
+// gone, `pulumi up` with the same file runs it again and then rolls the model.
+func TestFailedFetchRunsAgainWithTheSameFile(t *testing.T) {
+	const stack = "dev"
+	file := filepath.Join(work, "Pulumi."+stack+".yaml")
+	original := readFile(t, "Pulumi."+stack+".yaml")
+	before := stackConfig(t, stack)
+	ns, model := before.Namespace.Name, before.Serving.Models[0].Name
+	pool := before.GPUPool.NodeLabelKey + "=" + before.GPUPool.NodeLabelValue
+	changed := replace("          size: 16Gi\n", "          size: 16Gi\n          fetch: {budgetSeconds: 60}\n")(t,
+		replace("revision: 5f0b02c75b57c5855da9ae460ce51323ea669d8a", "revision: 8afb486c1db24fe5011ec46dfbe5b5dccdb575c2")(t, original))
+	require.NoError(t, os.WriteFile(file, []byte(changed), 0o644))
+	defer func() {
+		sh(t, time.Minute, "build/bin/kubectl uncordon -l "+pool)
+		require.NoError(t, os.WriteFile(file, []byte(original), 0o644))
+		applyWatched(t, stack, stackConfig(t, stack), before)
+	}()
+	servedPath := func() string {
+		env := getDeployment(t, ns, names.Inference(model)).Spec.Template.Spec.Containers[0].Env
+		return env[len(env)-1].Value
+	}
+	path := servedPath()
+
+	sh(t, time.Minute, "build/bin/kubectl cordon -l "+pool)
+	out := shFails(t, 10*time.Minute, "make deploy STACK="+stack+" PULUMI_FLAGS='--yes --skip-preview'")
+	assert.Regexp(t, `(?i)deadline`, out, "the fetch run failed on its budget")
+	assert.Equal(t, path, servedPath(), "the model still serves its revision")
+	assert.Equal(t, int32(1), getDeployment(t, ns, names.Inference(model)).Status.AvailableReplicas)
+
+	sh(t, time.Minute, "build/bin/kubectl uncordon -l "+pool)
+	sh(t, 15*time.Minute, "make deploy STACK="+stack+" PULUMI_FLAGS='--yes --skip-preview'")
+	jobs := fetchJobs(t, ns, model)
+	require.Len(t, jobs, 1)
+	require.NotNil(t, jobs[0].Status.CompletionTime, "the run ran again and completed")
+	assert.Contains(t, servedPath(), "8afb486c1db24fe5011ec46dfbe5b5dccdb575c2", "then the model rolled onto the new revision")
+	pulumi(t, 5*time.Minute, "preview --stack "+stack+" --expect-no-changes")
 }
 
 // applyWatched runs `make deploy` while watching every serving Deployment,

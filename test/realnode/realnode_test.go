@@ -2,7 +2,7 @@
 
 // Package realnode runs the stack's pods on real kubelets (hack/realnode.sh:
 // containerd, runc, the CNI bridge, kube-proxy and kube-router's NetworkPolicy
-// firewall, in network namespaces of their own) and checks what the README
+// firewall, in network namespaces of their own) and checks what docs/testing.md
 // promises about them: they start under `restricted` as uid 65532 with a
 // read-only root, the probes the stack computed are the ones that run, the
 // weights are complete before a server starts, no request is lost in a

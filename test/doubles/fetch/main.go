@@ -1,7 +1,10 @@
 // Command fetch is a double of the downloaders the stack's fetch runs call:
-// installed as huggingface-cli it does `huggingface-cli download REPO
-// --revision REV --local-dir DIR`, and as aws it does `aws s3 sync SRC
-// DST`; unknown flags are skipped. It writes a few small files (config.json
+// installed as initializer-entrypoint (KServe's storage initializer, the
+// stack's default) it does `initializer-entrypoint hf://REPO:REV DIR` or
+// `initializer-entrypoint s3://BUCKET/PREFIX DIR`; installed as
+// huggingface-cli it does `huggingface-cli download REPO --revision REV
+// --local-dir DIR`, and as aws it does `aws s3 sync SRC DST`; unknown flags
+// are skipped. It writes a few small files (config.json
 // naming the source and revision, a model.safetensors of a few KiB) into the
 // directory, and never the completion marker: the stack's own /bin/sh
 // wrapper writes that once the downloader exits 0.
@@ -41,7 +44,8 @@ const probeTimeout = 10 * time.Second
 
 // job is one download.
 type job struct {
-	// Tool is the name the double was called by: huggingface-cli or aws.
+	// Tool is what the double acts as: huggingface-cli or aws (KServe's
+	// initializer-entrypoint acts as one or the other, by the URI's scheme).
 	Tool string
 	// Source is what is downloaded (hf: the repo; s3: the s3:// URI);
 	// Revision is its revision (s3: $SOURCE_REVISION, when set).
@@ -67,6 +71,9 @@ func parseJob(argv0 string, args []string, getenv func(string) string) (job, err
 		}
 	}
 	j.Wait = time.Duration(wait * float64(time.Second))
+	if j.Tool == "initializer-entrypoint" {
+		return j.parseKServe(args, getenv)
+	}
 	if j.Tool == "aws" {
 		return j.parseS3(args, getenv)
 	}
@@ -89,6 +96,29 @@ func (j job) parseHub(args []string, getenv func(string) string) (job, error) {
 	}
 	j.Token = getenv("HF_TOKEN")
 	return j, nil
+}
+
+// parseKServe reads KServe's `SRC_URI DEST_PATH`, where a hub URI carries
+// its revision after a colon (hf://org/name:rev), and turns it into the
+// same download as the tool of the URI's scheme.
+func (j job) parseKServe(args []string, getenv func(string) string) (job, error) {
+	if len(args) != 2 {
+		return j, fmt.Errorf("usage: initializer-entrypoint SRC_URI DEST_PATH; got %q", args)
+	}
+	src, dir := args[0], args[1]
+	switch {
+	case strings.HasPrefix(src, "hf://"):
+		repo, rev, _ := strings.Cut(strings.TrimPrefix(src, "hf://"), ":")
+		if rev == "" {
+			rev = "main"
+		}
+		j.Tool = "huggingface-cli"
+		return j.parseHub([]string{"download", repo, "--revision", rev, "--local-dir", dir}, getenv)
+	case strings.HasPrefix(src, "s3://"):
+		j.Tool = "aws"
+		return j.parseS3([]string{"s3", "sync", src, dir}, getenv)
+	}
+	return j, fmt.Errorf("source %q is invalid: the double reads hf:// and s3:// URIs", src)
 }
 
 // parseS3 reads `s3 sync s3://BUCKET/PREFIX DIR`.

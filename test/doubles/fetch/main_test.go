@@ -18,8 +18,8 @@ func env(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
 }
 
-// The stack's default downloader args, as the fetch run's shell expands them.
-func TestParseJobReadsTheStacksHubCommand(t *testing.T) {
+// huggingface-cli's command line, for a stack that writes it as its args.
+func TestParseJobReadsTheHubCLIsCommand(t *testing.T) {
 	j, err := parseJob("/usr/local/bin/huggingface-cli",
 		[]string{"download", "org/model", "--revision", "abc123", "--local-dir", "/models/m/abc123", "--quiet"},
 		env(map[string]string{"HF_ENDPOINT": "http://mirror.test:8080/", "HF_TOKEN": "t", "FETCH_DOUBLE_SECONDS": "0.5"}))
@@ -37,6 +37,31 @@ func TestParseJobReadsTheStacksHubCommand(t *testing.T) {
 	}
 	for _, args := range [][]string{{"upload", "org/model"}, {"download"}, {"download", "org/model"}} {
 		if _, err := parseJob("huggingface-cli", args, env(nil)); err == nil {
+			t.Errorf("%q: want an error", args)
+		}
+	}
+}
+
+// KServe's storage initializer, the stack's default downloader, with its
+// default args as the fetch run's shell expands them.
+func TestParseJobReadsKServesCommand(t *testing.T) {
+	j, err := parseJob("/storage-initializer/scripts/initializer-entrypoint",
+		[]string{"hf://org/model:abc123", "/models/m/abc123"}, env(map[string]string{"HF_ENDPOINT": "http://mirror.test:8080", "HF_TOKEN": "t"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := job{Tool: "huggingface-cli", Source: "org/model", Revision: "abc123", Dir: "/models/m/abc123",
+		Probe: "http://mirror.test:8080/api/models/org/model/revision/abc123", Token: "t", Wait: time.Second}
+	if j != want {
+		t.Errorf("got %+v, want %+v", j, want)
+	}
+	j, err = parseJob("initializer-entrypoint", []string{"s3://bucket/models/m", "/models/m/v1"},
+		env(map[string]string{"AWS_ENDPOINT_URL": "http://minio.test:9000", "SOURCE_REVISION": "v1"}))
+	if err != nil || j.Tool != "aws" || j.Source != "s3://bucket/models/m" || j.Dir != "/models/m/v1" || j.Revision != "v1" {
+		t.Errorf("s3: got %+v, %v", j, err)
+	}
+	for _, args := range [][]string{{"hf://org/model:abc"}, {"gs://b/x", "/d"}, {"hf://org/model", "/d", "extra"}} {
+		if _, err := parseJob("initializer-entrypoint", args, env(nil)); err == nil {
 			t.Errorf("%q: want an error", args)
 		}
 	}

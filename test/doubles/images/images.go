@@ -44,7 +44,7 @@ var Images = []Image{
 	{
 		// The stack runs /bin/sh -c <script> fetch <downloader args...>.
 		Ref: "llm-platform.local/model-fetch:test", Program: Module + "fetch",
-		Binary: "/usr/local/bin/huggingface-cli", Links: []string{"/usr/local/bin/aws"}, Shell: true,
+		Binary: "/usr/local/bin/huggingface-cli", Links: []string{"/usr/local/bin/aws", "/storage-initializer/scripts/initializer-entrypoint"}, Shell: true,
 	},
 	{Ref: "llm-platform.local/transform:test", Program: Module + "workload", Binary: "/workload", Entrypoint: []string{"/workload", "serve"}},
 	{Ref: "llm-platform.local/checkpoint-store:test", Program: Module + "workload", Binary: "/workload", Entrypoint: []string{"/workload", "serve"}},

@@ -177,7 +177,8 @@ func TestAssembleFetchImage(t *testing.T) {
 	if string(files["/usr/local/bin/huggingface-cli"].data) != "fetch double" || string(files["/bin/busybox"].data) != "busybox" {
 		t.Error("the double or busybox is not where the stack calls it")
 	}
-	links := map[string]string{"/usr/local/bin/aws": "/usr/local/bin/huggingface-cli"}
+	links := map[string]string{"/usr/local/bin/aws": "/usr/local/bin/huggingface-cli",
+		"/storage-initializer/scripts/initializer-entrypoint": "/usr/local/bin/huggingface-cli"}
 	for _, c := range ShellCommands {
 		links["/bin/"+c] = "/bin/busybox"
 	}

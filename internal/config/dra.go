@@ -1,0 +1,151 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"llm-platform/internal/dra"
+)
+
+// allocation checks gpuPool.allocation and, with "dra", gpuPool.dra.
+func (c *checker) allocation(key string, p GPUPool) {
+	c.oneOf(key+".allocation", p.Allocation, []string{AllocationDevicePlugin, AllocationDRA})
+	if p.Allocation != AllocationDRA {
+		if c.anyWritten(key + ".dra") {
+			c.warn(key+".dra", "has no effect: gpuPool.allocation is %s; set it to dra to claim GPUs through Dynamic Resource Allocation", p.Allocation)
+		}
+		return
+	}
+	for _, k := range []struct{ key, v, example string }{
+		{key + ".dra.deviceClassName", p.DRA.DeviceClassName, `"gpu.nvidia.com"`},
+		{key + ".dra.migDeviceClassName", p.DRA.MIGDeviceClassName, `"mig.nvidia.com"`},
+	} {
+		if errs := validation.IsDNS1123Subdomain(k.v); len(errs) > 0 {
+			c.fail(k.key, k.v, "must be a DeviceClass name (a DNS subdomain): "+strings.Join(errs, "; "), k.example)
+		}
+	}
+	if p.DRA.DeviceClassName == p.DRA.MIGDeviceClassName && p.DRA.DeviceClassName != "" {
+		c.fail(key+".dra.migDeviceClassName", p.DRA.MIGDeviceClassName, "must differ from dra.deviceClassName: MIG slices and whole GPUs are different device classes (the NVIDIA driver's mig.nvidia.com and gpu.nvidia.com)", `"mig.nvidia.com"`)
+	}
+	if a := p.DRA.MatchAttribute; a != "" {
+		if errs := validation.IsQualifiedName(a); len(errs) > 0 || !strings.Contains(a, "/") {
+			c.fail(key+".dra.matchAttribute", a, "must be a fully qualified device attribute, domain/name (resource.k8s.io/v1 matchAttribute)", `"resource.kubernetes.io/pcieRoot"`)
+		}
+	}
+	c.warn(key+".allocation", "dra: the cluster needs Kubernetes 1.34 or later and a DRA driver publishing the devices of DeviceClasses %s and %s (NVIDIA's dra-driver-nvidia-gpu), not the device plugin on the same nodes; a preview cannot check them (see docs/serving.md, \"GPUs through Dynamic Resource Allocation\")",
+		p.DRA.DeviceClassName, p.DRA.MIGDeviceClassName)
+	for i, d := range p.DRA.Devices {
+		k := fmt.Sprintf("%s.dra.devices[%d]", key, i)
+		if strings.TrimSpace(d.ProductName) == "" {
+			c.fail(k+".productName", nil, "required: the product name the driver publishes", `"NVIDIA H100 80GB HBM3"`)
+		}
+		c.positiveQuantity(k+".memory", d.Memory, `"80Gi"`)
+		for j, prof := range d.MIGProfiles {
+			if !migProfile.MatchString(prof) {
+				c.fail(fmt.Sprintf("%s.migProfiles[%d]", k, j), prof, "must be a MIG profile such as 1g.10gb (<compute>g.<memory>gb, optionally +me)", `"1g.10gb"`)
+			}
+		}
+	}
+}
+
+var migProfile = regexp.MustCompile(`^[1-9]c?\.?[0-9]*g\.[0-9]+gb(\+[a-z]+)?$`)
+
+// gpuSelector checks a model's gpuSelector: only with allocation dra, CEL
+// that compiles (the API server's own compiler), a MIG profile for one
+// device, and a selector some device of the inventory satisfies.
+func (c *checker) gpuSelector(key string, m Model, pool GPUPool) {
+	k := key + ".gpuSelector"
+	s := m.GPUSelector
+	if !c.anyWritten(k) {
+		return
+	}
+	if pool.Allocation != AllocationDRA {
+		c.fail(k, s, "applies only with gpuPool.allocation: dra (the device plugin hands out any GPU of the pool's resource); set gpuPool.allocation to dra, or select the pool's nodes with gpuPool.nodeLabelKey", "")
+		return
+	}
+	if s.ProductName == "" && c.wrote(k+".productName") {
+		c.fail(k+".productName", s.ProductName, "must name a product, or be left out for any", `"NVIDIA H100 80GB HBM3"`)
+	}
+	if s.MinMemory != "" || c.wrote(k+".minMemory") {
+		if v, ok := c.positiveQuantity(k+".minMemory", s.MinMemory, `"80Gi"`); ok && v.Cmp(resource.MustParse("1Gi")) < 0 {
+			c.fail(k+".minMemory", s.MinMemory, fmt.Sprintf("is %s bytes, less than any GPU has: write the unit (Gi)", v.String()), strconv.Quote(string(s.MinMemory)+"Gi"))
+		}
+	}
+	if s.MIGProfile != "" && !migProfile.MatchString(s.MIGProfile) {
+		c.fail(k+".migProfile", s.MIGProfile, "must be a MIG profile such as 1g.10gb (<compute>g.<memory>gb, optionally +me)", `"1g.10gb"`)
+	}
+	if s.MIGProfile != "" && m.GPUs > 1 {
+		c.fail(key+".gpus", m.GPUs, fmt.Sprintf("must be 1 with gpuSelector.migProfile %q: a replica gets one MIG slice (MIG slices do not join for tensor parallelism)", s.MIGProfile), "1")
+	}
+	if s.CEL != "" {
+		if _, err := dra.Compile(s.CEL); err != nil {
+			c.fail(k+".cel", s.CEL, "must be a CEL device selector the API server accepts: "+oneLine(err.Error()), `"device.attributes[\"gpu.nvidia.com\"].architecture == \"Hopper\""`)
+		}
+	}
+	if c.failedUnder(k) || c.failed(key+".gpus") || c.failedUnder("gpuPool.dra") {
+		return
+	}
+	inv := inventory(pool.DRA)
+	sel := selector(s)
+	typ := dra.TypeOf(sel)
+	ok, err := inv.Match(typ, sel.Expressions())
+	onlyMIG := false
+	if !ok && typ == "gpu" {
+		onlyMIG, _ = inv.Match("mig", sel.Expressions())
+	}
+	switch {
+	case onlyMIG:
+		c.fail(k, s, "selects MIG slices only, but whole GPUs are claimed from "+pool.DRA.DeviceClassName+": set gpuSelector.migProfile to claim a slice from "+pool.DRA.MIGDeviceClassName, "")
+	case err != nil:
+		c.fail(k, s, "fails on every device of the inventory: "+oneLine(err.Error())+"; name an attribute the driver publishes (productName, architecture, cudaComputeCapability, driverVersion, type, profile, resource.kubernetes.io/pcieRoot) or guard it with has()", "")
+	case ok:
+	case s.ProductName != "" && !slices.Contains(inv.ProductNames(), s.ProductName):
+		c.fail(k+".productName", s.ProductName, "matches no device of the inventory: the driver publishes the exact NVML name, one of "+quoteAll(inv.ProductNames())+"; for hardware not listed, describe it in gpuPool.dra.devices", strconv.Quote(inv.ProductNames()[0]))
+	case s.MIGProfile != "" && !slices.Contains(inv.MIGProfiles(), s.MIGProfile):
+		c.fail(k+".migProfile", s.MIGProfile, "matches no MIG slice of the inventory: one of "+quoteAll(inv.MIGProfiles())+"; for hardware not listed, describe it in gpuPool.dra.devices", `"1g.10gb"`)
+	default:
+		c.fail(k, s, "no device of the inventory satisfies all of it ("+sel.Describe()+"): a replica would stay Pending; for hardware not listed, describe it in gpuPool.dra.devices", "")
+	}
+}
+
+// inventory is the built-in example inventory plus the pool's own devices.
+func inventory(d DRA) dra.Inventory {
+	inv := append(dra.Inventory{}, dra.KnownDevices...)
+	for i, dev := range d.Devices {
+		if _, err := resource.ParseQuantity(string(dev.Memory)); err != nil {
+			continue
+		}
+		name := fmt.Sprintf("configured-%d", i)
+		inv = append(inv, dra.Device{Name: name, Type: "gpu", ProductName: dev.ProductName, Memory: string(dev.Memory)})
+		for _, prof := range dev.MIGProfiles {
+			inv = append(inv, dra.Device{Name: name + "-mig-" + prof, Type: "mig", ProductName: dev.ProductName, Profile: prof, Memory: dra.MIGMemory(prof)})
+		}
+	}
+	return inv
+}
+
+// selector is the typed config as the dra package takes it.
+func selector(s GPUSelector) dra.Selector {
+	return dra.Selector{ProductName: s.ProductName, MinMemory: string(s.MinMemory), MIGProfile: s.MIGProfile, CEL: s.CEL}
+}
+
+// DRASelector is a model's gpuSelector as the dra package takes it.
+func (m Model) DRASelector() dra.Selector { return selector(m.GPUSelector) }
+
+func quoteAll(list []string) string {
+	q := make([]string, len(list))
+	for i, v := range list {
+		q[i] = strconv.Quote(v)
+	}
+	return strings.Join(q, ", ")
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}

@@ -1,0 +1,144 @@
+// Package preflight checks, before a preview, that the identity running it
+// may do what a preview of the stack does. pulumi-kubernetes previews with
+// server-side apply: a dry-run patch of each object that exists, a dry-run
+// create of each that does not, and `--refresh` reads them. An identity that
+// may only read gets no error from it: the preview falls back to the diff of
+// its inputs and passes, having checked nothing against the cluster. So the
+// program asks the API server first (SelfSubjectAccessReview) and fails the
+// preview, naming what is missing. The entry point is Check; Client builds
+// the client from the same settings the provider reads.
+package preflight
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Access is a kind of object every stack manages, as RBAC names it.
+type Access struct {
+	Group, Resource string
+	// ClusterScoped objects are checked without a namespace.
+	ClusterScoped bool
+}
+
+// Previewed are the kinds every stack creates, whatever its config: an
+// identity that may not dry-run these cannot preview any stack. The full
+// set, per feature, is the ClusterRole of deploy/ci-preview-identity.yaml.
+var Previewed = []Access{
+	{"", "namespaces", true},
+	{"scheduling.k8s.io", "priorityclasses", true},
+	{"", "resourcequotas", false},
+	{"", "limitranges", false},
+	{"", "serviceaccounts", false},
+	{"", "services", false},
+	{"", "persistentvolumeclaims", false},
+	{"apps", "deployments", false},
+	{"apps", "statefulsets", false},
+	{"batch", "jobs", false},
+	{"batch", "cronjobs", false},
+	{"networking.k8s.io", "networkpolicies", false},
+}
+
+// Verbs are what a preview does to each: read it (refresh), dry-run a
+// create (a new object) and a patch (a changed one).
+var Verbs = []string{"get", "create", "patch"}
+
+// Client is a clientset for the cluster the stack's provider talks to:
+// kubeconfig is `kubernetes:kubeconfig`, the file's text (YAML or JSON) or a
+// path to it ("~/" expanded), as the provider takes it; "" means KUBECONFIG
+// or ~/.kube/config. context and cluster select within it. An error never
+// repeats the kubeconfig: it may hold a token.
+func Client(kubeconfig, context, cluster string) (kubernetes.Interface, error) {
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: context}
+	overrides.Context.Cluster = cluster
+	var cc clientcmd.ClientConfig
+	if kubeconfig == "" {
+		cc = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), overrides)
+	} else if raw, err := clientcmd.Load([]byte(kubeconfig)); err == nil && len(raw.Clusters) > 0 {
+		cc = clientcmd.NewNonInteractiveClientConfig(*raw, context, overrides, nil)
+	} else {
+		path := kubeconfig
+		if rest, ok := strings.CutPrefix(path, "~/"); ok {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return nil, fmt.Errorf("kubernetes:kubeconfig: cannot expand ~: %w", err)
+			}
+			path = filepath.Join(home, rest)
+		}
+		if _, err := os.Stat(path); err != nil {
+			return nil, errors.New("kubernetes:kubeconfig is neither a kubeconfig document (YAML or JSON) nor the path of a readable file")
+		}
+		cc = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(&clientcmd.ClientConfigLoadingRules{ExplicitPath: path}, overrides)
+	}
+	rc, err := cc.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("the preview cannot check the cluster: its kubeconfig: %w", err)
+	}
+	// The reviews go out at once; client-go's default limit (5 per second)
+	// would delay them and log that it did.
+	rc.QPS, rc.Burst = 100, 100
+	return kubernetes.NewForConfig(rc)
+}
+
+// Check asks whether the current identity may get, create and patch every
+// kind of Previewed (the namespaced ones in namespace); the error lists
+// everything it may not, and how to grant it.
+func Check(ctx context.Context, client kubernetes.Interface, namespace string) error {
+	var (
+		mu      sync.Mutex
+		missing []string
+		failed  error
+		wg      sync.WaitGroup
+	)
+	for _, a := range Previewed {
+		for _, verb := range Verbs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				attrs := &authorizationv1.ResourceAttributes{Verb: verb, Group: a.Group, Resource: a.Resource}
+				if !a.ClusterScoped {
+					attrs.Namespace = namespace
+				}
+				review, err := client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx,
+					&authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: attrs}},
+					metav1.CreateOptions{})
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err != nil:
+					failed = err
+				case !review.Status.Allowed:
+					missing = append(missing, verb+" "+qualified(a))
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if failed != nil {
+		return fmt.Errorf("the preview cannot check the cluster: asking the API server what this identity may do failed: %w", failed)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	slices.Sort(missing)
+	return fmt.Errorf("the identity running this preview may not %s (in namespace %s where namespaced): a preview dry-runs every change on the API server (server-side apply), and without these verbs it would show a diff nobody checked; "+
+		"a deployer needs these verbs for real; CI's previews should run as the dry-run-only ServiceAccount of deploy/ci-preview-identity.yaml (see docs/delivery.md), whose admission policy refuses it any real write", strings.Join(missing, ", "), namespace)
+}
+
+func qualified(a Access) string {
+	if a.Group == "" {
+		return a.Resource
+	}
+	return a.Resource + "." + a.Group
+}
