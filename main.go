@@ -5,6 +5,7 @@ package main
 import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"llm-platform/internal/config"
 	"llm-platform/internal/preflight"
 	"llm-platform/internal/stack"
 )
@@ -17,11 +18,8 @@ func main() {
 // checkPreviewAccess fails a preview whose identity could not dry-run the
 // stack's changes (see internal/preflight), reaching the cluster the way the
 // stack's provider does: the `kubernetes:` config, else KUBECONFIG.
-func checkPreviewAccess(ctx *pulumi.Context, namespace string) error {
-	kubeconfig, _ := ctx.GetConfig("kubernetes:kubeconfig")
-	kubeContext, _ := ctx.GetConfig("kubernetes:context")
-	cluster, _ := ctx.GetConfig("kubernetes:cluster")
-	client, err := preflight.Client(kubeconfig, kubeContext, cluster)
+func checkPreviewAccess(ctx *pulumi.Context, namespace string, cluster config.Cluster) error {
+	client, err := preflight.Client(cluster.KubeconfigText, cluster.Context, cluster.Cluster)
 	if err != nil {
 		return err
 	}

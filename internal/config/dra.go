@@ -92,8 +92,8 @@ func (c *checker) gpuSelector(key string, m Model, pool GPUPool) {
 		return
 	}
 	inv := inventory(pool.DRA)
-	sel := selector(s)
-	typ := dra.TypeOf(sel)
+	sel := m.DRASelector()
+	typ := sel.Type()
 	ok, err := inv.Match(typ, sel.Expressions())
 	onlyMIG := false
 	if !ok && typ == "gpu" {
@@ -114,13 +114,11 @@ func (c *checker) gpuSelector(key string, m Model, pool GPUPool) {
 	}
 }
 
-// inventory is the built-in example inventory plus the pool's own devices.
+// inventory is the built-in example inventory plus the pool's own devices;
+// it is read only once gpuPool.dra passed its checks, so every memory parses.
 func inventory(d DRA) dra.Inventory {
 	inv := append(dra.Inventory{}, dra.KnownDevices...)
 	for i, dev := range d.Devices {
-		if _, err := resource.ParseQuantity(string(dev.Memory)); err != nil {
-			continue
-		}
 		name := fmt.Sprintf("configured-%d", i)
 		inv = append(inv, dra.Device{Name: name, Type: "gpu", ProductName: dev.ProductName, Memory: string(dev.Memory)})
 		for _, prof := range dev.MIGProfiles {
@@ -130,13 +128,11 @@ func inventory(d DRA) dra.Inventory {
 	return inv
 }
 
-// selector is the typed config as the dra package takes it.
-func selector(s GPUSelector) dra.Selector {
+// DRASelector is a model's gpuSelector as the dra package takes it.
+func (m Model) DRASelector() dra.Selector {
+	s := m.GPUSelector
 	return dra.Selector{ProductName: s.ProductName, MinMemory: string(s.MinMemory), MIGProfile: s.MIGProfile, CEL: s.CEL}
 }
-
-// DRASelector is a model's gpuSelector as the dra package takes it.
-func (m Model) DRASelector() dra.Selector { return selector(m.GPUSelector) }
 
 func quoteAll(list []string) string {
 	q := make([]string, len(list))

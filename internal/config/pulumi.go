@@ -47,8 +47,13 @@ func FromPulumi(ctx *pulumi.Context) (Result, Secrets, error) {
 // user set it in the stack's `kubernetes:` config (all optional: without them
 // the provider uses KUBECONFIG or ~/.kube/config, as Pulumi's default one does).
 type Cluster struct {
-	// Kubeconfig is `kubernetes:kubeconfig` (a path or the file's text), nil when unset.
+	// Kubeconfig is `kubernetes:kubeconfig` (a path or the file's text), as a
+	// secret for the provider's input; nil when unset.
 	Kubeconfig pulumi.StringInput
+	// KubeconfigText is the same value in clear, "" when unset, for the
+	// checks the program makes itself (internal/preflight). Never give it to
+	// a resource: it may hold credentials.
+	KubeconfigText string
 	// Context is `kubernetes:context`.
 	Context string
 	// Cluster is `kubernetes:cluster`.
@@ -61,6 +66,7 @@ func ClusterFromPulumi(ctx *pulumi.Context) Cluster {
 	var c Cluster
 	if v, ok := ctx.GetConfig("kubernetes:kubeconfig"); ok {
 		c.Kubeconfig = pulumi.ToSecret(pulumi.String(v)).(pulumi.StringOutput)
+		c.KubeconfigText = v
 	}
 	c.Context, _ = ctx.GetConfig("kubernetes:context")
 	c.Cluster, _ = ctx.GetConfig("kubernetes:cluster")

@@ -302,8 +302,8 @@ func slicesOf() Inventory {
 // in gpuPool.dra.devices) could match is refused at preview.
 var KnownDevices = append(append(Inventory{}, gpus...), migSlices...)
 
-// TypeOf is the device type a selector claims: "mig" with a MIG profile.
-func TypeOf(s Selector) string {
+// Type is the device type s claims: "mig" with a MIG profile, else "gpu".
+func (s Selector) Type() string {
 	if s.MIGProfile != "" {
 		return "mig"
 	}

@@ -33,7 +33,7 @@ func TestSelectorsMatchTheInventoryAsTheSchedulerWould(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ok, err := KnownDevices.Match(TypeOf(tc.sel), tc.sel.Expressions())
+			ok, err := KnownDevices.Match(tc.sel.Type(), tc.sel.Expressions())
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, ok)
 		})

@@ -93,6 +93,17 @@ func previewClusterRole(t *testing.T) rbacv1.ClusterRole {
 		require.NoError(t, yaml.Unmarshal([]byte(doc), &r))
 		if r.Kind == "ClusterRole" {
 			all.Rules = append(all.Rules, r.Rules...)
+			for _, rule := range r.Rules {
+				if r.Name == "llm-platform-preview-cluster" {
+					for _, res := range rule.Resources {
+						assert.Contains(t, []string{"namespaces", "priorityclasses"}, res, "granted cluster-wide")
+					}
+				}
+				if slices.Contains(rule.Resources, "secrets") {
+					assert.NotContains(t, rule.Verbs, "list", "Secrets are read one by one, never listed")
+					assert.NotContains(t, rule.Verbs, "watch")
+				}
+			}
 		}
 		var b rbacv1.ClusterRoleBinding
 		require.NoError(t, yaml.Unmarshal([]byte(doc), &b))
@@ -102,25 +113,6 @@ func previewClusterRole(t *testing.T) rbacv1.ClusterRole {
 	}
 	require.NotEmpty(t, all.Rules, "deploy/ci-preview-identity.yaml has ClusterRoles")
 	require.Equal(t, []string{"llm-platform-preview-cluster"}, boundClusterWide, "only the cluster-scoped kinds' role is bound cluster-wide")
-	for _, doc := range strings.Split(string(text), "\n---\n") {
-		var r rbacv1.ClusterRole
-		require.NoError(t, yaml.Unmarshal([]byte(doc), &r))
-		if r.Kind == "ClusterRole" && r.Name == "llm-platform-preview-cluster" {
-			for _, rule := range r.Rules {
-				for _, res := range rule.Resources {
-					assert.Contains(t, []string{"namespaces", "priorityclasses"}, res, "granted cluster-wide")
-				}
-			}
-		}
-		if r.Kind == "ClusterRole" {
-			for _, rule := range r.Rules {
-				if slices.Contains(rule.Resources, "secrets") {
-					assert.NotContains(t, rule.Verbs, "list", "Secrets are read one by one, never listed")
-					assert.NotContains(t, rule.Verbs, "watch")
-				}
-			}
-		}
-	}
 	return all
 }
 

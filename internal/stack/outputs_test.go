@@ -32,7 +32,7 @@ func TestStackOutputs(t *testing.T) {
 		})
 	}
 	err = pulumi.RunErr(func(ctx *pulumi.Context) error {
-		s, err := stack.Build(ctx, res.Config, config.Secrets{})
+		s, err := stack.Build(ctx, res.Config, config.Secrets{}, config.Cluster{})
 		if err != nil {
 			return err
 		}

@@ -38,10 +38,11 @@ type Stack struct {
 }
 
 // BeforePreview, when set, runs at the start of every preview of a valid
-// stack, with the stack's namespace; its error fails the preview. main sets
-// it to the permission check of internal/preflight; the mock engine and the
-// offline render leave it unset, having no cluster to ask.
-var BeforePreview func(ctx *pulumi.Context, namespace string) error
+// stack, with the stack's namespace and the cluster its provider reaches; its
+// error fails the preview. main sets it to the permission check of
+// internal/preflight; the mock engine and the offline render leave it unset,
+// having no cluster to ask.
+var BeforePreview func(ctx *pulumi.Context, namespace string, cluster config.Cluster) error
 
 // Program loads the configuration, builds the stack and exports its outputs.
 // On a configuration error it registers no resource at all.
@@ -55,12 +56,13 @@ func Program(ctx *pulumi.Context) error {
 			return err
 		}
 	}
+	cluster := config.ClusterFromPulumi(ctx)
 	if ctx.DryRun() && BeforePreview != nil {
-		if err := BeforePreview(ctx, res.Config.Namespace.Name); err != nil {
+		if err := BeforePreview(ctx, res.Config.Namespace.Name, cluster); err != nil {
 			return err
 		}
 	}
-	s, err := Build(ctx, res.Config, secrets)
+	s, err := Build(ctx, res.Config, secrets, cluster)
 	if err != nil {
 		return err
 	}
@@ -70,8 +72,9 @@ func Program(ctx *pulumi.Context) error {
 
 // Build creates every component from a validated configuration: first each
 // component's Args, whose intents the platform turns into ServiceAccounts and
-// NetworkPolicies, then the platform, then the components inside it.
-func Build(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets) (*Stack, error) {
+// NetworkPolicies, then the platform, then the components inside it. cluster
+// is how the platform's own provider reaches the cluster.
+func Build(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets, cluster config.Cluster) (*Stack, error) {
 	if cfg.Environment == "" {
 		return nil, errors.New("stack: configuration was not loaded")
 	}
@@ -86,7 +89,7 @@ func Build(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets) (*Sta
 			intents = append(intents, r.Intents()...)
 		}
 	}
-	plat, err := platform.New(ctx, "platform", platformArgs(cfg, secrets, config.ClusterFromPulumi(ctx), intents))
+	plat, err := platform.New(ctx, "platform", platformArgs(cfg, secrets, cluster, intents))
 	if err != nil {
 		return nil, err
 	}
