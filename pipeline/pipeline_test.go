@@ -57,6 +57,19 @@ func TestIngestionRunIsNamedByItsSpec(t *testing.T) {
 	assert.Equal(t, prod, name(stacktest.Load(t, "prod").Set(t, "pipeline.transformation.image", "ghcr.io/llm-platform/transform:0.4.0")),
 		"a change elsewhere is not a new run")
 
+	// A run that failed for a reason outside the file runs again when
+	// rerun is raised; each value is its own run. Without the key the
+	// template has no annotation, so upgrading renames no run.
+	rerun1 := stacktest.Load(t, "prod").Set(t, "pipeline.ingestion.rerun", 1)
+	first := ingestionJob(t, stacktest.Run(t, rerun1))
+	assert.NotEqual(t, prod, first.Name, "rerun 1 is a new run")
+	assert.Equal(t, "1", first.Spec.Template.Annotations[run.RerunAnnotation])
+	assert.NotEqual(t, first.Name, name(stacktest.Load(t, "prod").Set(t, "pipeline.ingestion.rerun", 2)), "rerun 2 is another")
+	assert.NotContains(t, ingestionJob(t, stacktest.Run(t, stacktest.Load(t, "prod"))).Spec.Template.Annotations, run.RerunAnnotation)
+	var schedule batchv1.CronJob
+	stacktest.Run(t, rerun1).Decode(t, "CronJob", "pipeline-schedule", &schedule)
+	assert.NotContains(t, schedule.Spec.JobTemplate.Spec.Template.Annotations, run.RerunAnnotation, "the schedule's runs are not reruns")
+
 	res := stacktest.Run(t, stacktest.Load(t, "prod"))
 	job := ingestionJob(t, res)
 	assert.Nil(t, job.Spec.TTLSecondsAfterFinished, "the finished Job is the record of the run")

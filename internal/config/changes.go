@@ -89,6 +89,7 @@ var Changes = map[string]Change{
 	"pipeline.storage.accessMode":                 NewClaim,
 	"pipeline.mountPath":                          RolledOut,
 	"pipeline.ingestion":                          NewRun,
+	"pipeline.ingestion.rerun":                    NewRun,
 	"pipeline.transformation":                     RolledOut,
 	"pipeline.transformation.replicas":            InPlace,
 	"pipeline.transformation.autoscaling":         InPlace,

@@ -621,6 +621,12 @@ type Ingestion struct {
 	Completions int `json:"completions"`
 	// Parallelism is how many shards run at once (default 1).
 	Parallelism int `json:"parallelism"`
+	// Rerun runs ingestion again with the same inputs when raised (default
+	// 0): after a run failed for a reason outside the stack file (a source
+	// down, a credential not yet granted), or to ingest changed source data.
+	// The first run's Job is named by its spec and this number is part of it,
+	// so each new value is a new run; 0 adds nothing to the spec.
+	Rerun int `json:"rerun"`
 }
 
 // Transformation configures the transformation Deployment.

@@ -326,6 +326,7 @@ func (c *checker) pipeline(key string, p Pipeline, prod bool) {
 	c.exitCodes(k+".failFastExitCodes", in.FailFastExitCodes)
 	c.atLeast(k+".completions", in.Completions, 1)
 	c.atLeast(k+".parallelism", in.Parallelism, 1)
+	c.atLeast(k+".rerun", in.Rerun, 0)
 	if in.Indexed {
 		// The API server's limits for Indexed Jobs.
 		c.atMost(k+".completions", in.Completions, maxIndexedCompletions)

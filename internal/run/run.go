@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
 
 	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -58,7 +59,15 @@ type Limits struct {
 	ActiveDeadlineSeconds int
 	// TTLSecondsAfterFinished deletes a finished run; nil keeps it.
 	TTLSecondsAfterFinished *int
+	// Rerun, above 0, is written into the run's pod template (annotation
+	// RerunAnnotation), so each new value is a new spec, hence a new run
+	// under a new name. 0 writes nothing: the spec, and the name, of every
+	// run made before the field existed stay as they were.
+	Rerun int
 }
+
+// RerunAnnotation carries Limits.Rerun on a run's pods.
+const RerunAnnotation = "llm-platform/rerun"
 
 // Spec is the Job spec of one run of d, its pods labelled as workload and
 // shaped by shared, bounded by limits.
@@ -74,7 +83,7 @@ func Spec(d Definition, shared podspec.Shared, workload labels.Workload, limits 
 		Parallelism:           pulumi.Int(d.Parallelism),
 		CompletionMode:        pulumi.String(completionMode),
 		PodFailurePolicy:      FailurePolicy(names.Ingestion, d.FailFastExitCodes),
-		Template:              podTemplate(d, shared, workload),
+		Template:              podTemplate(d, shared, workload, limits.Rerun),
 	}
 	if limits.TTLSecondsAfterFinished != nil {
 		spec.TtlSecondsAfterFinished = pulumi.Int(*limits.TTLSecondsAfterFinished)
@@ -103,7 +112,7 @@ func NameBySpec(prefix string, spec *batchv1.JobSpecArgs) pulumi.StringOutput {
 	}).(pulumi.StringOutput)
 }
 
-func podTemplate(d Definition, shared podspec.Shared, workload labels.Workload) *corev1.PodTemplateSpecArgs {
+func podTemplate(d Definition, shared podspec.Shared, workload labels.Workload, rerun int) *corev1.PodTemplateSpecArgs {
 	env := corev1.EnvVarArray{corev1.EnvVarArgs{Name: pulumi.String("DATA_DIR"), Value: pulumi.String(d.MountPath)}}
 	if d.TokenSecret != nil {
 		env = append(env, podspec.SecretEnv("MODEL_REGISTRY_TOKEN", d.TokenSecret, "token"))
@@ -113,8 +122,12 @@ func podTemplate(d Definition, shared podspec.Shared, workload labels.Workload) 
 		Env:    env,
 		Mounts: corev1.VolumeMountArray{corev1.VolumeMountArgs{Name: pulumi.String(DataVolume), MountPath: pulumi.String(d.MountPath)}},
 	})
+	meta := &metav1.ObjectMetaArgs{Labels: workload.AllInput()}
+	if rerun > 0 {
+		meta.Annotations = pulumi.StringMap{RerunAnnotation: pulumi.String(strconv.Itoa(rerun))}
+	}
 	return &corev1.PodTemplateSpecArgs{
-		Metadata: &metav1.ObjectMetaArgs{Labels: workload.AllInput()},
+		Metadata: meta,
 		Spec: shared.PodSpec(corev1.PodSpecArgs{
 			// Never: a failed pod stays for its logs, and podFailurePolicy requires it.
 			RestartPolicy: pulumi.String("Never"),

@@ -207,7 +207,7 @@ func pipelineArgs(cfg config.Config) pipeline.Args {
 		DataClaimName:   names.PipelineData(p.Storage.StorageClass, p.Storage.AccessMode),
 		MountPath:       p.MountPath,
 		Ingestion:       runDefinition(p),
-		IngestionLimits: run.Limits{BackoffLimit: in.BackoffLimit, ActiveDeadlineSeconds: in.ActiveDeadlineSeconds},
+		IngestionLimits: run.Limits{BackoffLimit: in.BackoffLimit, ActiveDeadlineSeconds: in.ActiveDeadlineSeconds, Rerun: in.Rerun},
 		IngestionEgress: egress(nw, config.EgressIngestion),
 		Transformation: pipeline.Transformation{
 			Image: t.Image, Args: t.Args, Resources: resources(t.Resources),

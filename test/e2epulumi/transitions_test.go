@@ -24,6 +24,7 @@ import (
 	"llm-platform/internal/labels"
 	"llm-platform/internal/localcluster"
 	"llm-platform/internal/names"
+	jobrun "llm-platform/internal/run"
 )
 
 // transition is one change a user makes to a running stack: the stack file
@@ -137,6 +138,17 @@ func TestTransitions(t *testing.T) {
 			jobs := ingestionJobs(t, ns)
 			require.Len(t, jobs, 1, "the old run's Job is gone, the new one exists")
 			assert.Equal(t, "ghcr.io/llm-platform/ingest:0.3.2", jobs[0].Spec.Template.Spec.Containers[0].Image)
+		},
+	}, {
+		// The way to run an ingestion again after a failure outside the
+		// file: the same inputs, a new run; the rollback is one more.
+		name: "ingestion rerun: the same run again, beside the old one", stack: "dev",
+		edit: replace("      failFastExitCodes: [2]\n", "      failFastExitCodes: [2]\n      rerun: 1\n"),
+		check: func(t *testing.T, ns string) {
+			jobs := ingestionJobs(t, ns)
+			require.Len(t, jobs, 1, "the old run's Job is gone, the new one exists")
+			assert.Equal(t, "1", jobs[0].Spec.Template.Annotations[jobrun.RerunAnnotation])
+			assert.Equal(t, "ghcr.io/llm-platform/ingest:0.3.1", jobs[0].Spec.Template.Spec.Containers[0].Image, "the same inputs")
 		},
 	}, {
 		name: "model revision: fetched while the old pods serve, then rolled out", stack: "prod",
