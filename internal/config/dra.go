@@ -45,7 +45,7 @@ func (c *checker) allocation(key string, p GPUPool) {
 		if strings.TrimSpace(d.ProductName) == "" {
 			c.fail(k+".productName", nil, "required: the product name the driver publishes", `"NVIDIA H100 80GB HBM3"`)
 		}
-		c.positiveQuantity(k+".memory", d.Memory, `"80Gi"`)
+		c.gpuMemory(k+".memory", d.Memory)
 		for j, prof := range d.MIGProfiles {
 			if !migProfile.MatchString(prof) {
 				c.fail(fmt.Sprintf("%s.migProfiles[%d]", k, j), prof, "must be a MIG profile such as 1g.10gb (<compute>g.<memory>gb, optionally +me)", `"1g.10gb"`)
@@ -73,9 +73,7 @@ func (c *checker) gpuSelector(key string, m Model, pool GPUPool) {
 		c.fail(k+".productName", s.ProductName, "must name a product, or be left out for any", `"NVIDIA H100 80GB HBM3"`)
 	}
 	if s.MinMemory != "" || c.wrote(k+".minMemory") {
-		if v, ok := c.positiveQuantity(k+".minMemory", s.MinMemory, `"80Gi"`); ok && v.Cmp(resource.MustParse("1Gi")) < 0 {
-			c.fail(k+".minMemory", s.MinMemory, fmt.Sprintf("is %s bytes, less than any GPU has: write the unit (Gi)", v.String()), strconv.Quote(string(s.MinMemory)+"Gi"))
-		}
+		c.gpuMemory(k+".minMemory", s.MinMemory)
 	}
 	if s.MIGProfile != "" && !migProfile.MatchString(s.MIGProfile) {
 		c.fail(k+".migProfile", s.MIGProfile, "must be a MIG profile such as 1g.10gb (<compute>g.<memory>gb, optionally +me)", `"1g.10gb"`)
@@ -94,24 +92,96 @@ func (c *checker) gpuSelector(key string, m Model, pool GPUPool) {
 	inv := inventory(pool.DRA)
 	sel := m.DRASelector()
 	typ := sel.Type()
-	ok, err := inv.Match(typ, sel.Expressions())
+	// The typed fields name what the driver publishes for every device, so
+	// an inventory that no device of satisfies is an error. Free-form CEL
+	// may name what an example inventory cannot know (a driver version, a
+	// UUID, an attribute of a device described in gpuPool.dra.devices): it
+	// is held to the inventory only where that is sure.
+	typed := sel
+	typed.CEL = ""
+	ok, _ := inv.Match(typ, typed.Expressions())
+	switch {
+	case ok:
+	case s.ProductName != "" && !slices.Contains(inv.ProductNames(), s.ProductName):
+		c.fail(k+".productName", s.ProductName, "matches no device of the inventory: the driver publishes the exact NVML name, one of "+quoteAll(inv.ProductNames())+"; for hardware not listed, describe it in gpuPool.dra.devices", strconv.Quote(closestName(s.ProductName, inv.ProductNames())))
+		return
+	case s.MIGProfile != "" && !slices.Contains(inv.MIGProfiles(), s.MIGProfile):
+		c.fail(k+".migProfile", s.MIGProfile, "matches no MIG slice of the inventory: one of "+quoteAll(inv.MIGProfiles())+"; for hardware not listed, describe it in gpuPool.dra.devices", `"1g.10gb"`)
+		return
+	default:
+		c.fail(k, s, "no device of the inventory satisfies all of it ("+typed.Describe()+"): a replica would stay Pending"+whyNoDevice(inv, typed)+"; for hardware not listed, describe it in gpuPool.dra.devices", "")
+		return
+	}
+	if sel.CEL == "" {
+		return
+	}
+	full, err := inv.Match(typ, sel.Expressions())
 	onlyMIG := false
-	if !ok && typ == "gpu" {
+	if !full && typ == "gpu" {
 		onlyMIG, _ = inv.Match("mig", sel.Expressions())
 	}
 	switch {
+	case full:
 	case onlyMIG:
 		c.fail(k, s, "selects MIG slices only, but whole GPUs are claimed from "+pool.DRA.DeviceClassName+": set gpuSelector.migProfile to claim a slice from "+pool.DRA.MIGDeviceClassName, "")
-	case err != nil:
-		c.fail(k, s, "fails on every device of the inventory: "+oneLine(err.Error())+"; name an attribute the driver publishes (productName, architecture, cudaComputeCapability, driverVersion, type, profile, resource.kubernetes.io/pcieRoot) or guard it with has()", "")
-	case ok:
-	case s.ProductName != "" && !slices.Contains(inv.ProductNames(), s.ProductName):
-		c.fail(k+".productName", s.ProductName, "matches no device of the inventory: the driver publishes the exact NVML name, one of "+quoteAll(inv.ProductNames())+"; for hardware not listed, describe it in gpuPool.dra.devices", strconv.Quote(inv.ProductNames()[0]))
-	case s.MIGProfile != "" && !slices.Contains(inv.MIGProfiles(), s.MIGProfile):
-		c.fail(k+".migProfile", s.MIGProfile, "matches no MIG slice of the inventory: one of "+quoteAll(inv.MIGProfiles())+"; for hardware not listed, describe it in gpuPool.dra.devices", `"1g.10gb"`)
+	case err != nil && !dra.MissingKnownAttribute(err):
+		c.fail(k+".cel", s.CEL, "fails on every device of the inventory: "+oneLine(err.Error())+"; name an attribute the driver publishes ("+strings.Join(dra.KnownAttributes, ", ")+"), compare versions with semver(), or guard it with has()", "")
 	default:
-		c.fail(k, s, "no device of the inventory satisfies all of it ("+sel.Describe()+"): a replica would stay Pending; for hardware not listed, describe it in gpuPool.dra.devices", "")
+		c.warn(k+".cel", "no device of the example inventory satisfies it with the other fields of gpuSelector; a preview cannot see your cluster's devices, so it is kept: check it against `kubectl get resourceslices -o yaml` before the model rolls, or its replicas stay Pending")
 	}
+}
+
+// gpuMemory checks an amount of GPU memory: bytes, and at least 1Gi, less
+// than any GPU or MIG slice has.
+func (c *checker) gpuMemory(key string, q Quantity) {
+	if v, ok := c.bytes(key, q, `"80Gi"`); ok && v.Cmp(resource.MustParse("1Gi")) < 0 {
+		c.fail(key, q, fmt.Sprintf("is %s bytes, less than any GPU has: write the unit (Gi)", v.String()), strconv.Quote(string(q)+"Gi"))
+	}
+}
+
+// whyNoDevice is what keeps the closest devices out, for the message: the
+// memory of the named product or MIG profile against minMemory.
+func whyNoDevice(inv dra.Inventory, s dra.Selector) string {
+	if s.MinMemory == "" {
+		return ""
+	}
+	want, err := resource.ParseQuantity(s.MinMemory)
+	if err != nil {
+		return ""
+	}
+	var most resource.Quantity
+	var which string
+	for _, d := range inv {
+		if d.Type != s.Type() || (s.ProductName != "" && d.ProductName != s.ProductName) || (s.MIGProfile != "" && d.Profile != s.MIGProfile) {
+			continue
+		}
+		if m, err := resource.ParseQuantity(d.Memory); err == nil && m.Cmp(most) > 0 {
+			most, which = m, d.ProductName
+			if d.Profile != "" {
+				which += " " + d.Profile
+			}
+		}
+	}
+	if which == "" || most.Cmp(want) >= 0 {
+		return ""
+	}
+	return fmt.Sprintf(": the most memory such a device has is %s (%s; NVML reports a little less than the marketing size), below minMemory %s: name a device with more memory, or lower minMemory to at most %s", most.String(), which, s.MinMemory, most.String())
+}
+
+// closestName is the name of names nearest to v, ignoring case, spaces and
+// the vendor's prefix, for the example of a message; the first name when
+// nothing is close.
+func closestName(v string, names []string) string {
+	norm := func(s string) string {
+		s = strings.ToLower(strings.Join(strings.Fields(s), ""))
+		return strings.TrimPrefix(s, "nvidia")
+	}
+	for _, n := range names {
+		if strings.Contains(norm(n), norm(v)) && norm(v) != "" {
+			return n
+		}
+	}
+	return names[0]
 }
 
 // inventory is the built-in example inventory plus the pool's own devices;

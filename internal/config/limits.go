@@ -47,6 +47,12 @@ func (c *checker) bytes(key string, q Quantity, example string) (resource.Quanti
 		c.fail(key, q, "is a fraction of a byte (the m suffix means thousandths, not mega); write bytes with Mi or Gi", example)
 		return v, false
 	}
+	if v.Cmp(oneMebibyte) < 0 && strings.Trim(string(q), "0123456789") == "" {
+		// Kubernetes reads a bare number as bytes: "24" is 24 bytes, which
+		// no container, volume or quota can use.
+		c.fail(key, q, fmt.Sprintf("is %s bytes: a number without a unit is bytes in Kubernetes; write the unit (Mi, Gi, Ti)", q), strconv.Quote(string(q)+"Gi"))
+		return v, false
+	}
 	return v, c.fitsInt64(key, q, v, example)
 }
 
@@ -63,6 +69,8 @@ func (c *checker) cpu(key string, q Quantity, example string) (resource.Quantity
 	}
 	return v, c.fitsInt64(key, q, v, example)
 }
+
+var oneMebibyte = resource.MustParse("1Mi")
 
 var maxInt64Dec = inf.NewDec(math.MaxInt64, 3) // in thousandths, as Kubernetes counts milli-units
 

@@ -277,6 +277,9 @@ func (c *checker) model(key string, m Model, pool GPUPool, prod bool) {
 		}
 	}
 	c.bytes(key+".modelCache.size", m.ModelCache.Size, `"100Gi"`)
+	if m.ModelCache.StorageClass != "" {
+		c.dns1123Subdomain(key+".modelCache.storageClass", m.ModelCache.StorageClass)
+	}
 	c.accessMode(key+".modelCache.accessMode", m.ModelCache.AccessMode)
 	if m.ModelCache.AccessMode == AccessReadOnlyMany && m.Source.URI == "" {
 		c.warn(key+".modelCache.accessMode", "ReadOnlyMany: the server cannot write weights into the claim, so it serves only what was put there outside the stack")
@@ -657,6 +660,13 @@ func (c *checker) image(key, ref string, prod bool) {
 	img, err := ParseImage(ref)
 	if err != nil {
 		c.fail(key, ref, "must be an image reference: "+err.Error(), `"registry.example.com/team/server:v1.2.3" or "registry.example.com/team/server@sha256:<64 hex digits>"`)
+		return
+	}
+	if first, rest, ok := strings.Cut(ref, "/"); ok && first != strings.ToLower(first) && !strings.ContainsAny(first, ".:") {
+		// The reference grammar takes a first component with capitals for
+		// a registry host, so "VLLM/vllm-openai" would be pulled from a host
+		// named VLLM; repository names are lowercase.
+		c.fail(key, ref, fmt.Sprintf("must be an image reference: %q would be read as a registry host because of its capitals, and repository names are lowercase", first), strconv.Quote(strings.ToLower(first)+"/"+rest))
 		return
 	}
 	if !prod || img.Pinned() {

@@ -9,6 +9,7 @@ package dra
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -110,6 +111,24 @@ type Device struct {
 	Profile string
 	// PCIeRoot is the standard attribute resource.kubernetes.io/pcieRoot.
 	PCIeRoot string
+}
+
+// KnownAttributes are the attributes the NVIDIA DRA driver publishes on its
+// devices in its own domain (gpu.nvidia.com), and the standard pcieRoot, as
+// a selector names them.
+var KnownAttributes = []string{"productName", "architecture", "cudaComputeCapability", "driverVersion",
+	"cudaDriverVersion", "type", "profile", "uuid", "brand", "resource.kubernetes.io/pcieRoot"}
+
+// MissingKnownAttribute reports whether err, from Match, is an expression
+// failing on devices that lack one of KnownAttributes: devices described
+// without it (gpuPool.dra.devices), not a misspelt name.
+func MissingKnownAttribute(err error) bool {
+	_, rest, found := strings.Cut(err.Error(), "no such key: ")
+	if !found {
+		return false
+	}
+	name := strings.Fields(rest)
+	return len(name) > 0 && slices.Contains(KnownAttributes, strings.Trim(name[0], `"',.;`))
 }
 
 // Example values of the attributes every device of the driver has but that

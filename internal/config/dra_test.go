@@ -1,0 +1,70 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"llm-platform/internal/stacktest"
+)
+
+// A GPU selector is held to the example inventory where the inventory is
+// sure: the typed fields name what the driver publishes on every device, so
+// a product, profile or memory no device has is an error that says why.
+// Free-form CEL may name what an example cannot know (a driver version, an
+// attribute of a device described in gpuPool.dra.devices): when only the CEL
+// matches nothing, the preview warns and keeps it; a misspelt attribute is
+// still an error at gpuSelector.cel.
+func TestGPUSelectorsAgainstTheInventory(t *testing.T) {
+	dra := func(selector map[string]any, extra map[string]any) *stacktest.Config {
+		c := stacktest.Load(t, "dev").Set(t, "gpuPool.allocation", "dra").Set(t, "serving.models[0].gpuSelector", selector)
+		for k, v := range extra {
+			c.Set(t, k, v)
+		}
+		return c
+	}
+	for _, tc := range []struct {
+		name     string
+		selector map[string]any
+		extra    map[string]any
+		err      string // "" when the stack is valid
+		warning  string
+	}{
+		{name: "a newer driver than the example's", selector: map[string]any{"cel": `device.attributes["gpu.nvidia.com"].driverVersion.isGreaterThan(semver("585.0.0"))`},
+			warning: `llm-platform:serving.models[0].gpuSelector.cel: no device of the example inventory satisfies it with the other fields of gpuSelector; a preview cannot see your cluster's devices, so it is kept`},
+		{name: "an architecture of a device described without one",
+			selector: map[string]any{"productName": "NVIDIA GH200 480GB", "cel": `device.attributes["gpu.nvidia.com"].architecture == "Hopper"`},
+			extra:    map[string]any{"gpuPool.dra.devices": []any{map[string]any{"productName": "NVIDIA GH200 480GB", "memory": "97871Mi"}}},
+			warning:  `gpuSelector.cel: no device of the example inventory satisfies it`},
+		{name: "a misspelt attribute", selector: map[string]any{"cel": `device.attributes["gpu.nvidia.com"].productname == "NVIDIA L4"`},
+			err: `llm-platform:serving.models[0].gpuSelector.cel: "device.attributes[\"gpu.nvidia.com\"].productname == \"NVIDIA L4\"" is invalid: fails on every device of the inventory: device.attributes["gpu.nvidia.com"].productname == "NVIDIA L4": no such key: productname; name an attribute the driver publishes (productName, architecture,`},
+		{name: "a product's marketing memory above what NVML reports", selector: map[string]any{"productName": "NVIDIA H100 80GB HBM3", "minMemory": "80Gi"},
+			err: `a replica would stay Pending: the most memory such a device has is 81559Mi (NVIDIA H100 80GB HBM3; NVML reports a little less than the marketing size), below minMemory 80Gi: name a device with more memory, or lower minMemory to at most 81559Mi`},
+		{name: "a MIG slice smaller than asked", selector: map[string]any{"migProfile": "1g.10gb", "minMemory": "10Gi"},
+			err: `the most memory such a device has is 9536Mi`},
+		{name: "a product name without its vendor", selector: map[string]any{"productName": "H100 80GB HBM3"},
+			err: `for example "NVIDIA H100 80GB HBM3"`},
+		{name: "device memory without a unit", selector: map[string]any{"productName": "NVIDIA GH200 480GB"},
+			extra: map[string]any{"gpuPool.dra.devices": []any{map[string]any{"productName": "NVIDIA GH200 480GB", "memory": "80"}}},
+			err:   `llm-platform:gpuPool.dra.devices[0].memory: "80" is invalid: is 80 bytes`},
+		{name: "a product and enough memory", selector: map[string]any{"productName": "NVIDIA H100 80GB HBM3", "minMemory": "79Gi"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := load(dra(tc.selector, tc.extra))
+			if tc.err != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.err)
+				return
+			}
+			require.NoError(t, err)
+			warnings := strings.Join(res.Warnings, "\n")
+			if tc.warning != "" {
+				assert.Contains(t, warnings, tc.warning)
+			} else {
+				assert.NotContains(t, warnings, "gpuSelector")
+			}
+		})
+	}
+}
