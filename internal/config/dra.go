@@ -36,6 +36,8 @@ func (c *checker) allocation(key string, p GPUPool) {
 	if a := p.DRA.MatchAttribute; a != "" {
 		if errs := validation.IsQualifiedName(a); len(errs) > 0 || !strings.Contains(a, "/") {
 			c.fail(key+".dra.matchAttribute", a, "must be a fully qualified device attribute, domain/name (resource.k8s.io/v1 matchAttribute)", `"resource.kubernetes.io/pcieRoot"`)
+		} else {
+			c.matchAttribute(key+".dra.matchAttribute", a)
 		}
 	}
 	c.warn(key+".allocation", "dra: the cluster needs Kubernetes 1.34 or later and a DRA driver publishing the devices of DeviceClasses %s and %s (NVIDIA's dra-driver-nvidia-gpu), not the device plugin on the same nodes; a preview cannot check them (see docs/serving.md, \"GPUs through Dynamic Resource Allocation\")",
@@ -51,6 +53,32 @@ func (c *checker) allocation(key string, p GPUPool) {
 				c.fail(fmt.Sprintf("%s.migProfiles[%d]", k, j), prof, "must be a MIG profile such as 1g.10gb (<compute>g.<memory>gb, optionally +me)", `"1g.10gb"`)
 			}
 		}
+	}
+}
+
+// matchAttribute checks the attribute a replica's GPUs must share against
+// what the NVIDIA driver and Kubernetes publish: case matters, and a UUID
+// is shared by no two devices. Others are warned about: a preview cannot
+// see the driver's attributes.
+func (c *checker) matchAttribute(key, a string) {
+	known := []string{"resource.kubernetes.io/pcieRoot"}
+	for _, name := range dra.KnownAttributes {
+		if !strings.Contains(name, "/") {
+			known = append(known, dra.Driver+"/"+name)
+		}
+	}
+	switch {
+	case a == dra.Driver+"/uuid":
+		c.fail(key, a, "is different on every device: the GPUs of a replica of more than one GPU could never share it, and the replica would stay Pending", `"resource.kubernetes.io/pcieRoot"`)
+	case slices.Contains(known, a):
+	default:
+		for _, k := range known {
+			if strings.EqualFold(k, a) {
+				c.fail(key, a, "attribute names are case-sensitive: the driver publishes "+k, strconv.Quote(k))
+				return
+			}
+		}
+		c.warn(key, "%s is not an attribute the NVIDIA DRA driver or Kubernetes publish in the example inventory (%s): a preview cannot see your driver's; if its devices lack it, a replica of more than one GPU stays Pending (check `kubectl get resourceslices -o yaml`)", a, strings.Join(known, ", "))
 	}
 }
 

@@ -68,3 +68,30 @@ func TestGPUSelectorsAgainstTheInventory(t *testing.T) {
 		})
 	}
 }
+
+// The attribute a replica's GPUs share must be one they can share.
+func TestMatchAttribute(t *testing.T) {
+	for _, tc := range []struct{ value, err, warning string }{
+		{"resource.kubernetes.io/pcieRoot", "", ""},
+		{"gpu.nvidia.com/productName", "", ""},
+		{"resource.kubernetes.io/pcieroot", `llm-platform:gpuPool.dra.matchAttribute: "resource.kubernetes.io/pcieroot" is invalid: attribute names are case-sensitive: the driver publishes resource.kubernetes.io/pcieRoot; for example "resource.kubernetes.io/pcieRoot"`, ""},
+		{"gpu.nvidia.com/uuid", `llm-platform:gpuPool.dra.matchAttribute: "gpu.nvidia.com/uuid" is invalid: is different on every device`, ""},
+		{"gpu.nvidia.com/nvlinkDomain", "", "llm-platform:gpuPool.dra.matchAttribute: gpu.nvidia.com/nvlinkDomain is not an attribute the NVIDIA DRA driver or Kubernetes publish in the example inventory"},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			res, err := load(stacktest.Load(t, "dev").Set(t, "gpuPool.allocation", "dra").Set(t, "gpuPool.dra.matchAttribute", tc.value))
+			if tc.err != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.err)
+				return
+			}
+			require.NoError(t, err)
+			warnings := strings.Join(res.Warnings, "\n")
+			if tc.warning != "" {
+				assert.Contains(t, warnings, tc.warning)
+			} else {
+				assert.NotContains(t, warnings, "matchAttribute")
+			}
+		})
+	}
+}
