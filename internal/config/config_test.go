@@ -132,6 +132,23 @@ func TestInvalidConfigIsRejectedWithKeyValueAndRule(t *testing.T) {
 	}
 }
 
+// A value refused while decoding leaves a zero behind; the zero is not the
+// user's and is never refused a second time.
+func TestAValueRefusedAsWrittenIsNotRefusedAgainAsZero(t *testing.T) {
+	for _, tc := range []struct {
+		path  string
+		value any
+	}{
+		{"namespace.network.egress[0].ports", []any{"https"}},
+		{"namespace.quota.gpus", 1000000000000},
+		{"serving.models[0].gpus", "two"},
+	} {
+		_, err := load(stacktest.Load(t, "dev").Set(t, tc.path, tc.value))
+		require.Error(t, err)
+		assert.NotContains(t, err.Error(), " 0 is invalid", "%s: only what was written is named", tc.path)
+	}
+}
+
 func TestQuantitiesMayBeNumbers(t *testing.T) {
 	c := stacktest.Load(t, "dev").Set(t, "serving.models[0].resources.requests.cpu", 4)
 	res, err := load(c)

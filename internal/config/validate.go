@@ -72,6 +72,13 @@ type checker struct {
 func (c *checker) wrote(key string) bool { return c.written[key] }
 
 func (c *checker) fail(key string, value any, rule, example string) {
+	for _, err := range c.decodeErrs {
+		if fe, ok := err.(*FieldError); ok && fe.Key == key {
+			// The value was refused as written; the zero it left is not
+			// the user's, and is not refused again.
+			return
+		}
+	}
 	if strings.HasPrefix(rule, "required") && !c.wrote(key) && (value == "" || value == 0) {
 		// A key nobody wrote is missing, not an invalid zero.
 		value = nil
