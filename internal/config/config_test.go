@@ -110,6 +110,7 @@ func TestInvalidConfigIsRejectedWithKeyValueAndRule(t *testing.T) {
 		{"wrong type", "", "serving.models[0].gpus", "two", `llm-platform:serving.models[0].gpus: "two" is invalid: must be a whole number`},
 		{"quantity as a list", "", "serving.models[0].shmSize", []any{"1Gi"}, `llm-platform:serving.models[0].shmSize: ["1Gi"] is invalid: must be a quantity such as "500m" or "16Gi"`},
 		{"budget as a list", "", "checkpoint.disruption.maxUnavailable", []any{1}, `llm-platform:checkpoint.disruption.maxUnavailable: [1] is invalid: must be a count or a percentage`},
+		{"quoted whole number", "", "serving.models[0].gpus", "1", `llm-platform:serving.models[0].gpus: "1" is invalid: must be a whole number, written without quotes: quoted, YAML reads it as a string (with ` + "`pulumi config set`, add `--type int`); for example 1"},
 		{"fractional count", "", "checkpoint.replicas", 1.5, `llm-platform:checkpoint.replicas: 1.5 is invalid: must be a whole number`},
 		{"object where a list belongs", "", "serving.models", map[string]any{"name": "x"}, `llm-platform:serving.models: {"name":"x"} is invalid: must be a list`},
 		{"missing section", "", "checkpoint", nil, `llm-platform:checkpoint: null is invalid: required: the stack file has no llm-platform:checkpoint section`},

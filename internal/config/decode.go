@@ -91,6 +91,13 @@ func (d *decoder) decode(key string, raw any, dst reflect.Value) {
 	case reflect.Int:
 		n, ok := raw.(json.Number)
 		if !ok {
+			if str, isString := raw.(string); isString {
+				if _, err := strconv.ParseInt(strings.TrimSpace(str), 10, 64); err == nil {
+					// Quoted in YAML, the digits are a string.
+					d.fail(key, raw, "must be a whole number, written without quotes: quoted, YAML reads it as a string (with `pulumi config set`, add `--type int`)", strings.TrimSpace(str))
+					return
+				}
+			}
 			d.fail(key, raw, "must be a whole number", "")
 			return
 		}
