@@ -753,6 +753,11 @@ func (c *checker) absolutePath(key, p string) {
 			c.fail(key, p, "must not be a path the platform or the kernel uses ("+reserved+")", `"/data"`)
 		}
 	}
+	for _, system := range []string{"/bin", "/boot", "/etc", "/lib", "/lib64", "/run", "/sbin", "/usr", "/var", "/var/run"} {
+		if p == system {
+			c.fail(key, p, "must not be a directory of the image's system ("+system+"): a volume mounted there hides what the image has (its programs, libraries or certificates)", `"/data"`)
+		}
+	}
 }
 
 func (c *checker) dns1123Label(key, v string) {
