@@ -97,6 +97,7 @@ func TestInvalidConfigIsRejectedWithKeyValueAndRule(t *testing.T) {
 		{"checkpoint liveness same as readiness", "", "checkpoint.livenessPath", "/readyz", `llm-platform:checkpoint.livenessPath: "/readyz" is invalid: must differ from readinessPath`},
 		{"cache over /tmp", "", "serving.models[0].modelCache.mountPath", "/tmp", `llm-platform:serving.models[0].modelCache.mountPath: "/tmp" is invalid: must not be a path the platform or the kernel uses (/tmp)`},
 		{"claim over the image's /etc", "", "pipeline.mountPath", "/etc", `llm-platform:pipeline.mountPath: "/etc" is invalid: must not be a directory of the image's system (/etc): a volume mounted there hides what the image has`},
+		{"short commit", "", "serving.models[0].source.revision", "5f0b02c", `llm-platform:serving.models[0].source.revision: "5f0b02c" is invalid: looks like a short commit: write all 40 hex digits`},
 		{"topology spread value", "", "serving.models[0].topologySpread.zone", "Always", `llm-platform:serving.models[0].topologySpread.zone: "Always" is invalid: must be ScheduleAnyway, DoNotSchedule or None`},
 		{"negative drain", "", "serving.models[0].drain.drainSeconds", 0, `llm-platform:serving.models[0].drain.drainSeconds: 0 is invalid: must be at least 1`},
 		{"bad cron", "", "cron.schedule", "every day at two", `llm-platform:cron.schedule: "every day at two" is invalid: must be a cron schedule of five fields`},

@@ -17,6 +17,7 @@ const ModelPathVariable = "$(MODEL_PATH)"
 var (
 	hubRepository = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$`)
 	hubCommit     = regexp.MustCompile(`^[0-9a-f]{40}$`)
+	shortHex      = regexp.MustCompile(`^[0-9a-f]{7,39}$`)
 	// revisionLabel is what may name a revision: it becomes part of a
 	// directory name and of the fetch run's environment.
 	revisionLabel = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
@@ -42,6 +43,8 @@ func (c *checker) source(key string, m Model, prod bool) {
 		switch {
 		case s.Revision == "":
 			c.fail(k+".revision", s.Revision, "required for hf: the commit to fetch; without one the weights could change under a running stack", `"<40-hex commit from the repository's history>"`)
+		case looksLikeShortCommit(s.Revision):
+			c.fail(k+".revision", s.Revision, "looks like a short commit: write all 40 hex digits (`git rev-parse "+s.Revision+"` in a clone, or the commit's page on the hub); a short one could as well be a branch or tag name, and is pinned by nothing", `"<40-hex commit from the repository's history>"`)
 		case prod && !hubCommit.MatchString(s.Revision):
 			c.fail(k+".revision", s.Revision, "prod requires a commit (40 lower-case hex digits): a branch or tag can move under a running stack", `"<40-hex commit from the repository's history>"`)
 		case !hubCommit.MatchString(s.Revision):
@@ -137,4 +140,10 @@ func (c *checker) anyWritten(key string) bool {
 		}
 	}
 	return false
+}
+
+// looksLikeShortCommit reports a revision of 7 to 39 hex digits mixing
+// letters and digits, as `git log --oneline` prints commits.
+func looksLikeShortCommit(rev string) bool {
+	return shortHex.MatchString(rev) && strings.ContainsAny(rev, "0123456789") && strings.ContainsAny(rev, "abcdef")
 }
