@@ -44,13 +44,21 @@ func (c *checker) allocation(key string, p GPUPool) {
 		p.DRA.DeviceClassName, p.DRA.MIGDeviceClassName)
 	for i, d := range p.DRA.Devices {
 		k := fmt.Sprintf("%s.dra.devices[%d]", key, i)
-		if strings.TrimSpace(d.ProductName) == "" {
+		switch {
+		case strings.TrimSpace(d.ProductName) == "":
 			c.fail(k+".productName", nil, "required: the product name the driver publishes", `"NVIDIA H100 80GB HBM3"`)
+		case oddCharacter(d.ProductName) != "":
+			c.fail(k+".productName", d.ProductName, "must be the product name as NVML reports it (nvidia-smi --query-gpu=name --format=csv), which is plain ASCII", `"NVIDIA H100 80GB HBM3"`)
 		}
-		c.gpuMemory(k+".memory", d.Memory)
+		memory, memoryOK := c.gpuMemoryOK(k+".memory", d.Memory)
 		for j, prof := range d.MIGProfiles {
+			pk := fmt.Sprintf("%s.migProfiles[%d]", k, j)
 			if !migProfile.MatchString(prof) {
-				c.fail(fmt.Sprintf("%s.migProfiles[%d]", k, j), prof, "must be a MIG profile such as 1g.10gb (<compute>g.<memory>gb, optionally +me)", `"1g.10gb"`)
+				c.fail(pk, prof, "must be a MIG profile such as 1g.10gb (<compute>g.<memory>gb, optionally +me)", `"1g.10gb"`)
+				continue
+			}
+			if slice := resource.MustParse(dra.MIGMemory(prof)); memoryOK && slice.Cmp(memory) > 0 {
+				c.fail(pk, prof, fmt.Sprintf("has more memory (%s) than the GPU it slices (memory %s): a MIG slice is a part of its GPU", slice.String(), d.Memory), "")
 			}
 		}
 	}
@@ -162,9 +170,17 @@ func (c *checker) gpuSelector(key string, m Model, pool GPUPool) {
 // gpuMemory checks an amount of GPU memory: bytes, and at least 1Gi, less
 // than any GPU or MIG slice has.
 func (c *checker) gpuMemory(key string, q Quantity) {
-	if v, ok := c.bytes(key, q, `"80Gi"`); ok && v.Cmp(resource.MustParse("1Gi")) < 0 {
+	c.gpuMemoryOK(key, q)
+}
+
+// gpuMemoryOK is gpuMemory, returning the amount and whether it is valid.
+func (c *checker) gpuMemoryOK(key string, q Quantity) (resource.Quantity, bool) {
+	v, ok := c.bytes(key, q, `"80Gi"`)
+	if ok && v.Cmp(resource.MustParse("1Gi")) < 0 {
 		c.fail(key, q, fmt.Sprintf("is %s bytes, less than any GPU has: write the unit (Gi)", v.String()), strconv.Quote(string(q)+"Gi"))
+		return v, false
 	}
+	return v, ok
 }
 
 // whyNoDevice is what keeps the closest devices out, for the message: the

@@ -49,6 +49,12 @@ func TestGPUSelectorsAgainstTheInventory(t *testing.T) {
 		{name: "device memory without a unit", selector: map[string]any{"productName": "NVIDIA GH200 480GB"},
 			extra: map[string]any{"gpuPool.dra.devices": []any{map[string]any{"productName": "NVIDIA GH200 480GB", "memory": "80"}}},
 			err:   `llm-platform:gpuPool.dra.devices[0].memory: "80" is invalid: is 80 bytes`},
+		{name: "a described product with a look-alike letter", selector: map[string]any{"productName": "NVIDIA H100 80GB HBM3"},
+			extra: map[string]any{"gpuPool.dra.devices": []any{map[string]any{"productName": "NVIDIA Н200 NVL", "memory": "143771Mi"}}},
+			err:   "gpuPool.dra.devices[0].productName: \"NVIDIA Н200 NVL\" is invalid: must be the product name as NVML reports it"},
+		{name: "a MIG slice larger than its GPU", selector: map[string]any{"productName": "NVIDIA H100 80GB HBM3"},
+			extra: map[string]any{"gpuPool.dra.devices": []any{map[string]any{"productName": "Acme X1", "memory": "80Gi", "migProfiles": []any{"1g.100gb"}}}},
+			err:   `llm-platform:gpuPool.dra.devices[0].migProfiles[0]: "1g.100gb" is invalid: has more memory (95367Mi) than the GPU it slices (memory 80Gi)`},
 		{name: "a product and enough memory", selector: map[string]any{"productName": "NVIDIA H100 80GB HBM3", "minMemory": "79Gi"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
