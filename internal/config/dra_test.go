@@ -58,19 +58,7 @@ func TestGPUSelectorsAgainstTheInventory(t *testing.T) {
 		{name: "a product and enough memory", selector: map[string]any{"productName": "NVIDIA H100 80GB HBM3", "minMemory": "79Gi"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := load(dra(tc.selector, tc.extra))
-			if tc.err != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tc.err)
-				return
-			}
-			require.NoError(t, err)
-			warnings := strings.Join(res.Warnings, "\n")
-			if tc.warning != "" {
-				assert.Contains(t, warnings, tc.warning)
-			} else {
-				assert.NotContains(t, warnings, "gpuSelector")
-			}
+			assertLoads(t, dra(tc.selector, tc.extra), tc.err, tc.warning, "gpuSelector")
 		})
 	}
 }
@@ -85,19 +73,26 @@ func TestMatchAttribute(t *testing.T) {
 		{"gpu.nvidia.com/nvlinkDomain", "", "llm-platform:gpuPool.dra.matchAttribute: gpu.nvidia.com/nvlinkDomain is not an attribute the NVIDIA DRA driver or Kubernetes publish in the example inventory"},
 	} {
 		t.Run(tc.value, func(t *testing.T) {
-			res, err := load(stacktest.Load(t, "dev").Set(t, "gpuPool.allocation", "dra").Set(t, "gpuPool.dra.matchAttribute", tc.value))
-			if tc.err != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tc.err)
-				return
-			}
-			require.NoError(t, err)
-			warnings := strings.Join(res.Warnings, "\n")
-			if tc.warning != "" {
-				assert.Contains(t, warnings, tc.warning)
-			} else {
-				assert.NotContains(t, warnings, "matchAttribute")
-			}
+			assertLoads(t, stacktest.Load(t, "dev").Set(t, "gpuPool.allocation", "dra").Set(t, "gpuPool.dra.matchAttribute", tc.value), tc.err, tc.warning, "matchAttribute")
 		})
+	}
+}
+
+// assertLoads loads c: with wantErr, the load fails with it; otherwise it
+// loads, warning wantWarning, or nothing about the key named quiet.
+func assertLoads(t *testing.T, c *stacktest.Config, wantErr, wantWarning, quiet string) {
+	t.Helper()
+	res, err := load(c)
+	if wantErr != "" {
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), wantErr)
+		return
+	}
+	require.NoError(t, err)
+	warnings := strings.Join(res.Warnings, "\n")
+	if wantWarning != "" {
+		assert.Contains(t, warnings, wantWarning)
+	} else {
+		assert.NotContains(t, warnings, quiet)
 	}
 }
