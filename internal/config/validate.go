@@ -154,8 +154,33 @@ func validate(cfg *Config, written map[string]bool, decodeErrs []error) (warning
 	if len(c.errs) == 0 {
 		// Only a stack whose parts are each valid can be summed against its quota.
 		c.quotaFits(cfg)
+	} else if c.onlyFailedAt("namespace.quota.gpus", "namespace.quota.pods") {
+		// A refused count (negative, zero) is best answered with what the
+		// stack needs, not with the least the key allows.
+		d := StackDemand(cfg)
+		c.setExample("namespace.quota.gpus", strconv.Itoa(d.GPUs))
+		c.setExample("namespace.quota.pods", strconv.Itoa(d.Pods))
 	}
 	return c.warnings, c.errs
+}
+
+// onlyFailedAt reports whether every problem found is at one of keys.
+func (c *checker) onlyFailedAt(keys ...string) bool {
+	for _, err := range c.errs {
+		if fe, ok := err.(*FieldError); !ok || !slices.Contains(keys, fe.Key) {
+			return false
+		}
+	}
+	return len(c.decodeErrs) == 0
+}
+
+// setExample replaces the example of the problem at key, if any.
+func (c *checker) setExample(key, example string) {
+	for _, err := range c.errs {
+		if fe, ok := err.(*FieldError); ok && fe.Key == key {
+			fe.Example = example
+		}
+	}
 }
 
 func (c *checker) namespace(key string, ns Namespace) {
