@@ -101,6 +101,9 @@ func (c *checker) gpuSelector(key string, m Model, pool GPUPool) {
 	if !c.anyWritten(k) {
 		return
 	}
+	if c.failed("gpuPool.allocation") {
+		return // refused there; what it would have been is not known
+	}
 	if pool.Allocation != AllocationDRA {
 		c.fail(k, s, "applies only with gpuPool.allocation: dra (the device plugin hands out any GPU of the pool's resource); set gpuPool.allocation to dra, or select the pool's nodes with gpuPool.nodeLabelKey", "")
 		return

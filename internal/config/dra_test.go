@@ -96,3 +96,12 @@ func assertLoads(t *testing.T, c *stacktest.Config, wantErr, wantWarning, quiet 
 		assert.NotContains(t, warnings, quiet)
 	}
 }
+
+// A value of a fixed set written in another case names the one meant, and
+// the keys that depend on it are not refused for it.
+func TestAllocationInAnotherCase(t *testing.T) {
+	_, err := load(stacktest.Load(t, "dev").Set(t, "gpuPool.allocation", "DRA").Set(t, "serving.models[0].gpuSelector.productName", "NVIDIA L4"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `llm-platform:gpuPool.allocation: "DRA" is invalid: must be one of devicePlugin, dra, written exactly: the values are case-sensitive; for example "dra"`)
+	assert.NotContains(t, err.Error(), "gpuSelector")
+}

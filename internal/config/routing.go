@@ -181,7 +181,14 @@ func (c *checker) failedUnder(key string) bool {
 
 // oneOf refuses a value outside valid.
 func (c *checker) oneOf(key, v string, valid []string) {
-	if !slices.Contains(valid, v) {
-		c.fail(key, v, "must be one of "+strings.Join(valid, ", "), strconv.Quote(valid[0]))
+	if slices.Contains(valid, v) {
+		return
 	}
+	for _, ok := range valid {
+		if strings.EqualFold(strings.TrimSpace(v), ok) {
+			c.fail(key, v, "must be one of "+strings.Join(valid, ", ")+", written exactly: the values are case-sensitive", strconv.Quote(ok))
+			return
+		}
+	}
+	c.fail(key, v, "must be one of "+strings.Join(valid, ", "), strconv.Quote(valid[0]))
 }
