@@ -92,6 +92,7 @@ func TestInvalidConfigIsRejectedWithKeyValueAndRule(t *testing.T) {
 		{"claim size without a unit", "", "pipeline.storage.size", 20, `llm-platform:pipeline.storage.size: "20" is invalid: is 20 bytes: a number without a unit is bytes in Kubernetes`},
 		{"model cache class not a name", "", "serving.models[0].modelCache.storageClass", "EFS_sc", `llm-platform:serving.models[0].modelCache.storageClass: "EFS_sc" is invalid: must be a DNS-1123 subdomain`},
 		{"capitals read as a registry host", "", "serving.models[0].image", "VLLM/vllm-openai:v0.6.3", `llm-platform:serving.models[0].image: "VLLM/vllm-openai:v0.6.3" is invalid: must be an image reference: "VLLM" would be read as a registry host because of its capitals, and repository names are lowercase; for example "vllm/vllm-openai:v0.6.3"`},
+		{"port out of range named once", "", "serving.models[0].port", 65536, `llm-platform:serving.models[0].port: 65536 is invalid: must be a port from 1 to 65535`},
 		{"port out of range", "", "serving.models[0].port", 0, `llm-platform:serving.models[0].port: 0 is invalid: must be a port from 1 to 65535`},
 		{"readiness path relative", "", "serving.models[0].readinessPath", "v1/models", `llm-platform:serving.models[0].readinessPath: "v1/models" is invalid: must be an HTTP path starting with /`},
 		{"liveness same as readiness", "", "serving.models[0].livenessPath", "/v1/models", `llm-platform:serving.models[0].livenessPath: "/v1/models" is invalid: must differ from readinessPath: a pod too busy to be ready would also be restarted`},
@@ -151,6 +152,14 @@ func TestAValueRefusedAsWrittenIsNotRefusedAgainAsZero(t *testing.T) {
 		require.Error(t, err)
 		assert.NotContains(t, err.Error(), " 0 is invalid", "%s: only what was written is named", tc.path)
 	}
+}
+
+// The metrics port that was not written is the serving port: a bad port is
+// named once, at the key the user wrote.
+func TestABadPortIsNamedOnce(t *testing.T) {
+	_, err := load(stacktest.Load(t, "dev").Set(t, "serving.models[0].port", 65536))
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "metricsPort")
 }
 
 func TestQuantitiesMayBeNumbers(t *testing.T) {
@@ -260,6 +269,8 @@ func TestWarnings(t *testing.T) {
 		{"GPU selector CEL beyond the example inventory", "dev", map[string]any{"gpuPool.allocation": "dra",
 			"serving.models[0].gpuSelector.cel": `device.attributes["gpu.nvidia.com"].driverVersion.isGreaterThan(semver("585.0.0"))`},
 			"llm-platform:serving.models[0].gpuSelector.cel: no device of the example inventory satisfies it", "a preview cannot see your cluster's devices, so it is kept"},
+		{"scheduled runs deleted at once", "dev", map[string]any{"cron.ttlSecondsAfterFinished": 0},
+			"llm-platform:cron.ttlSecondsAfterFinished: 0: each scheduled run's Job, its pods and their logs are deleted as soon as it finishes", "deleted as soon as it finishes"},
 		{"metric name with the cpu metric", "prod", map[string]any{"pipeline.transformation.autoscaling.metricName": "queue"},
 			"llm-platform:pipeline.transformation.autoscaling.metricName: has no effect with metric cpu", "has no effect with metric cpu"},
 	}

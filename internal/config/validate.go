@@ -288,7 +288,8 @@ func (c *checker) model(key string, m Model, pool GPUPool, prod bool) {
 	c.port(key+".port", m.Port)
 	if m.MetricsPort == 0 {
 		c.fail(key+".metricsPort", m.MetricsPort, fmt.Sprintf("must be a port from 1 to 65535; leave the key out to serve metrics on port (%d)", m.Port), strconv.Itoa(m.Port))
-	} else {
+	} else if m.MetricsPort != m.Port || c.wrote(key+".metricsPort") || !c.failed(key+".port") {
+		// Unwritten, it is port's value: refused there already.
 		c.port(key+".metricsPort", m.MetricsPort)
 	}
 	c.portMatchesArgs(key, m.Port, m.Args)
@@ -444,6 +445,9 @@ func (c *checker) cron(key string, cr Cron) {
 	c.atLeast(key+".backoffLimit", cr.BackoffLimit, 0)
 	c.atLeast(key+".activeDeadlineSeconds", cr.ActiveDeadlineSeconds, 1)
 	c.atLeast(key+".ttlSecondsAfterFinished", cr.TTLSecondsAfterFinished, 0)
+	if cr.TTLSecondsAfterFinished == 0 && c.wrote(key+".ttlSecondsAfterFinished") {
+		c.warn(key+".ttlSecondsAfterFinished", "0: each scheduled run's Job, its pods and their logs are deleted as soon as it finishes, so a failed run leaves nothing to read; 0 is not \"keep forever\" (leave the key out for a day, 86400)")
+	}
 }
 
 func (c *checker) autoscaling(key string, a Autoscaling, podsMetricAllowed bool) {
