@@ -46,6 +46,7 @@ func TestInvalidConfigIsRejectedWithKeyValueAndRule(t *testing.T) {
 		{"namespace not DNS-1123", "", "namespace.name", "LLM_Platform", `llm-platform:namespace.name: "LLM_Platform" is invalid: must be a DNS-1123 label`},
 		{"quota cpu unparsable", "", "namespace.quota.cpu", "lots", `llm-platform:namespace.quota.cpu: "lots" is invalid: must be a Kubernetes quantity`},
 		{"quota pods zero", "", "namespace.quota.pods", 0, `llm-platform:namespace.quota.pods: 0 is invalid: must be at least 1`},
+		{"GPU quota missing", "", "namespace.quota.gpus", nil, `llm-platform:namespace.quota.gpus: null is invalid: required: the stack needs 2 at its autoscaling maximum during a rollout`},
 		{"negative GPU quota answered with the demand", "", "namespace.quota.gpus", -1, `llm-platform:namespace.quota.gpus: -1 is invalid: must be at least 0; for example 2`},
 		{"quota too small for GPUs", "prod", "namespace.quota.gpus", 8, `llm-platform:namespace.quota.gpus: 8 is invalid: the stack needs 31 at its autoscaling maximum during a rollout (inference-llama-3-70b: 7 pods x 4, inference-bge-embed: 3 pods x 1)`},
 		{"GPU quota leaves no room for a draining pod", "", "namespace.quota.gpus", 1, `llm-platform:namespace.quota.gpus: 1 is invalid: the stack needs 2 at its autoscaling maximum during a rollout (inference-llama-3-8b: 2 pods x 1)`},

@@ -81,11 +81,20 @@ func (c *checker) quotaFits(cfg *Config) {
 	d := StackDemand(cfg)
 	q := cfg.Namespace.Quota
 	const why = "the stack needs %s at its autoscaling maximum during a rollout"
+	// A count nobody wrote is missing, not a written zero.
+	written := func(key string, v int) (any, string) {
+		if c.wrote(key) {
+			return v, ""
+		}
+		return nil, "required: "
+	}
 	if d.GPUs > q.GPUs {
-		c.fail("namespace.quota.gpus", q.GPUs, fmt.Sprintf(why+" (%s)", fmt.Sprint(d.GPUs), strings.Join(d.GPUParts, ", ")), fmt.Sprint(d.GPUs))
+		v, required := written("namespace.quota.gpus", q.GPUs)
+		c.fail("namespace.quota.gpus", v, fmt.Sprintf(required+why+" (%s)", fmt.Sprint(d.GPUs), strings.Join(d.GPUParts, ", ")), fmt.Sprint(d.GPUs))
 	}
 	if d.Pods > q.Pods {
-		c.fail("namespace.quota.pods", q.Pods, fmt.Sprintf(why, fmt.Sprint(d.Pods)), fmt.Sprint(d.Pods))
+		v, required := written("namespace.quota.pods", q.Pods)
+		c.fail("namespace.quota.pods", v, fmt.Sprintf(required+why, fmt.Sprint(d.Pods)), fmt.Sprint(d.Pods))
 	}
 	check := func(key string, have Quantity, need resource.Quantity, what string) bool {
 		if h := resource.MustParse(string(have)); h.Cmp(need) < 0 {
