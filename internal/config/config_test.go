@@ -272,6 +272,10 @@ func TestWarnings(t *testing.T) {
 			"llm-platform:serving.models[0].gpuSelector.cel: no device of the example inventory satisfies it", "a preview cannot see your cluster's devices, so it is kept"},
 		{"scheduled runs deleted at once", "dev", map[string]any{"cron.ttlSecondsAfterFinished": 0},
 			"llm-platform:cron.ttlSecondsAfterFinished: 0: each scheduled run's Job, its pods and their logs are deleted as soon as it finishes", "deleted as soon as it finishes"},
+		{"no time to pull", "dev", map[string]any{"serving.models[0].imagePullBudgetSeconds": 0},
+			"llm-platform:serving.models[0].imagePullBudgetSeconds: 0: the rollout's deadline and Pulumi's timeouts leave no time to pull the image", "leave no time to pull the image"},
+		{"another vendor's resource with DRA", "dev", map[string]any{"gpuPool.allocation": "dra", "gpuPool.resourceName": "amd.com/gpu"},
+			"llm-platform:gpuPool.resourceName: amd.com/gpu has no effect with allocation dra: GPUs are claimed from DeviceClass gpu.nvidia.com", "has no effect with allocation dra"},
 		{"metric name with the cpu metric", "prod", map[string]any{"pipeline.transformation.autoscaling.metricName": "queue"},
 			"llm-platform:pipeline.transformation.autoscaling.metricName: has no effect with metric cpu", "has no effect with metric cpu"},
 	}

@@ -22,6 +22,9 @@ func (c *checker) allocation(key string, p GPUPool) {
 		}
 		return
 	}
+	if c.wrote(key+".resourceName") && p.ResourceName != Defaults().GPUPool.ResourceName {
+		c.warn(key+".resourceName", "%s has no effect with allocation dra: GPUs are claimed from DeviceClass %s; for another vendor's GPUs set gpuPool.dra.deviceClassName to its driver's class", p.ResourceName, p.DRA.DeviceClassName)
+	}
 	for _, k := range []struct{ key, v, example string }{
 		{key + ".dra.deviceClassName", p.DRA.DeviceClassName, `"gpu.nvidia.com"`},
 		{key + ".dra.migDeviceClassName", p.DRA.MIGDeviceClassName, `"mig.nvidia.com"`},

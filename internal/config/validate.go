@@ -34,8 +34,18 @@ func (c *checker) startupBudgets(key string, startup, imagePull, period int) {
 		c.fail(key+".startupBudgetSeconds", startup, fmt.Sprintf("must be at least the probe period (%d s)", period), "300")
 	}
 	c.atMostDay(key+".startupBudgetSeconds", startup)
-	c.atLeast(key+".imagePullBudgetSeconds", imagePull, 0)
-	c.atMostDay(key+".imagePullBudgetSeconds", imagePull)
+	c.pullBudget(key, imagePull)
+}
+
+// pullBudget checks an image-pull budget: 0 to a day, and a written 0 warned
+// about, since it leaves a rollout no time to pull onto an uncached node.
+func (c *checker) pullBudget(key string, seconds int) {
+	k := key + ".imagePullBudgetSeconds"
+	c.atLeast(k, seconds, 0)
+	c.atMostDay(k, seconds)
+	if seconds == 0 && c.wrote(k) {
+		c.warn(k, "0: the rollout's deadline and Pulumi's timeouts leave no time to pull the image, so a node without it cached can fail the rollout; 0 is not \"no limit\" (leave the key out for 300)")
+	}
 }
 
 // Values with a fixed set of choices.
@@ -301,8 +311,7 @@ func (c *checker) model(key string, m Model, pool GPUPool, prod bool) {
 			fmt.Sprintf("must be at least one liveness period (livenessPeriodSeconds = %d): the startup probe needs one try", m.LivenessPeriodSeconds), "600")
 	}
 	c.atMostDay(key+".modelLoadBudgetSeconds", m.ModelLoadBudgetSeconds)
-	c.atLeast(key+".imagePullBudgetSeconds", m.ImagePullBudgetSeconds, 0)
-	c.atMostDay(key+".imagePullBudgetSeconds", m.ImagePullBudgetSeconds)
+	c.pullBudget(key, m.ImagePullBudgetSeconds)
 	c.resources(key+".resources", m.Resources)
 	if shm, ok := c.bytes(key+".shmSize", m.ShmSize, `"8Gi"`); ok {
 		if limit, err := resource.ParseQuantity(string(m.Resources.Limits.Memory)); err == nil && shm.Cmp(limit) >= 0 {
