@@ -292,7 +292,7 @@ func (p *Platform) networkPolicies(ctx *pulumi.Context, name string, args Args, 
 			if len(from) == 0 {
 				continue
 			}
-			in = append(in, networkingv1.NetworkPolicyIngressRuleArgs{From: from, Ports: tcpPorts([]int{serve.Port})})
+			in = append(in, networkingv1.NetworkPolicyIngressRuleArgs{From: from, Ports: tcpRange(serve.Port, serve.EndPort)})
 			if serve.From.Stack {
 				internal = append(internal, networkingv1.NetworkPolicyEgressRuleArgs{
 					To: networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{PodSelector: pods}}, Ports: tcpPorts([]int{serve.Port}),
@@ -308,7 +308,7 @@ func (p *Platform) networkPolicies(ctx *pulumi.Context, name string, args Args, 
 		for _, c := range w.Calls {
 			out = append(out, networkingv1.NetworkPolicyEgressRuleArgs{
 				To:    networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(c.Pods)}}},
-				Ports: tcpPorts([]int{c.Port}),
+				Ports: tcpRange(c.Port, c.EndPort),
 			})
 		}
 		for _, e := range w.Reaches {
@@ -358,6 +358,17 @@ func namespaceSelector(namespaces ...string) *metav1.LabelSelectorArgs {
 	return &metav1.LabelSelectorArgs{MatchExpressions: metav1.LabelSelectorRequirementArray{metav1.LabelSelectorRequirementArgs{
 		Key: pulumi.String("kubernetes.io/metadata.name"), Operator: pulumi.String("In"), Values: pulumi.ToStringArray(namespaces),
 	}}}
+}
+
+// tcpRange is one TCP port, or the range port to endPort when endPort is
+// above it.
+func tcpRange(port, endPort int) networkingv1.NetworkPolicyPortArray {
+	if endPort <= port {
+		return tcpPorts([]int{port})
+	}
+	return networkingv1.NetworkPolicyPortArray{networkingv1.NetworkPolicyPortArgs{
+		Protocol: pulumi.String("TCP"), Port: pulumi.Int(port), EndPort: pulumi.Int(endPort),
+	}}
 }
 
 func tcpPorts(ports []int) networkingv1.NetworkPolicyPortArray {

@@ -14,6 +14,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"llm-platform/internal/availability"
+	"llm-platform/internal/group"
 	"llm-platform/internal/intent"
 	"llm-platform/internal/labels"
 	"llm-platform/internal/names"
@@ -90,7 +91,23 @@ type Args struct {
 	// Adopter, when set, is the provider of the claims the stack keeps on
 	// delete: it adopts a kept claim of the same name instead of failing.
 	Adopter pulumi.ProviderResource
+	// Nodes one replica spans (0 or 1: one pod). Above 1 the model is a
+	// LeaderWorkerSet of Replicas groups of Nodes pods, each with GPUs
+	// GPUs, launched as vLLM's multi-node runtime (see internal/group);
+	// MaxUnavailable then counts pods, of which each broken group holds at
+	// least one (group.MaxUnavailablePods).
+	Nodes int
+	// SchedulerName is the pods' scheduler ("" for the default), a gang
+	// scheduler for groups.
+	SchedulerName string
+	// GroupDomainLabel, when set, is a node label naming NVLink or network
+	// domains: each group runs alone in one (LeaderWorkerSet's exclusive
+	// topology).
+	GroupDomainLabel string
 }
+
+// multiNode says a replica is a group of pods.
+func (a Args) multiNode() bool { return a.Nodes > 1 }
 
 // GPUPool is where inference pods run.
 type GPUPool struct {
@@ -110,9 +127,22 @@ type Spread struct {
 	Zone, Host string
 }
 
-// Workload labels a model's pods.
+// Workload labels a model's pods: every pod of a single-node model, the
+// leaders of a multi-node one.
 func Workload(model string) labels.Workload {
 	return labels.Workload{Name: "inference", Instance: names.Inference(model), Component: "serving"}
+}
+
+// WorkerWorkload labels the workers of a multi-node model's groups: the
+// same instance as the leaders, another name, so that what selects
+// Workload (the Service, the scrape, an inference pool) selects leaders only.
+func WorkerWorkload(model string) labels.Workload {
+	return labels.Workload{Name: "inference-worker", Instance: names.Inference(model), Component: "serving"}
+}
+
+// GroupPods select every pod of a multi-node model, leaders and workers.
+func GroupPods(model string) map[string]string {
+	return map[string]string{labels.Instance: names.Inference(model)}
 }
 
 // Intents are what the model serves and reaches: clients on its port,
@@ -130,6 +160,20 @@ func (a Args) Intents() []intent.Workload {
 	}}
 	if a.Picker != nil {
 		out[0].Serves = append(out[0].Serves, intent.Ingress{Port: a.MetricsPort, From: intent.Peers{PodLabels: a.Picker}})
+	}
+	if a.multiNode() {
+		// The pods of a group reach each other on the leader's store and on
+		// the narrowed ephemeral range, and on nothing else.
+		pods := GroupPods(a.Model)
+		out[0].Pods = pods
+		out[0].Serves = append(out[0].Serves,
+			intent.Ingress{Port: group.MasterPort, From: intent.Peers{PodLabels: pods}},
+			intent.Ingress{Port: group.FirstEphemeralPort, EndPort: group.LastEphemeralPort, From: intent.Peers{PodLabels: pods}},
+		)
+		out[0].Calls = append(out[0].Calls,
+			intent.Call{Pods: pods, Port: group.MasterPort},
+			intent.Call{Pods: pods, Port: group.FirstEphemeralPort, EndPort: group.LastEphemeralPort},
+		)
 	}
 	if a.fetched() {
 		out = append(out, intent.Workload{Name: names.Fetch(a.Model), Pods: FetchWorkload(a.Model).Selector(), Reaches: a.Source.Fetch.Egress})
@@ -220,12 +264,19 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	serviceAnnotations := pulumi.StringMap{}
 	maps.Copy(serviceAnnotations, scrape)
 	maps.Copy(serviceAnnotations, availability.ServiceAwait())
+	leader := container(args, args.Args)
+	var g *workload.Group
+	if args.multiNode() {
+		g = newGroup(args, inf.CacheClaim, claimTemplate)
+		leader = container(args, group.Launch(args.Args, args.Nodes, true))
+	}
 	built, err := workload.New(ctx, name, workload.Args{
 		Name:               names.Inference(args.Model),
 		Workload:           w,
 		Shared:             args.Shared,
-		Container:          container(args),
+		Container:          leader,
 		Ports:              ports,
+		Group:              g,
 		Pod:                podSpec(args, w, inf.CacheClaim, claimTemplate),
 		PodAnnotations:     scrape,
 		Service:            true,
@@ -268,7 +319,8 @@ func (a Args) surge() bool {
 	return a.Pool.SpareCapacity && !(cached && a.Cache.AccessMode == "ReadWriteOnce")
 }
 
-func container(args Args) corev1.ContainerArgs {
+// container is the model server's container, running serverArgs.
+func container(args Args, serverArgs []string) corev1.ContainerArgs {
 	// Hugging Face libraries (vLLM, TGI) cache weights under HF_HOME. With
 	// a source the cache is read-only and HF_HOME only holds what the
 	// libraries write for themselves (remote code modules), on /tmp.
@@ -294,7 +346,7 @@ func container(args Args) corev1.ContainerArgs {
 		cacheMount.ReadOnly = pulumi.BoolPtr(true)
 	}
 	spec := podspec.ContainerSpec{
-		Name: "server", Image: args.Image, Args: args.Args, Resources: args.Resources,
+		Name: "server", Image: args.Image, Args: serverArgs, Resources: args.Resources,
 		Env: env,
 		Mounts: corev1.VolumeMountArray{
 			corev1.VolumeMountArgs{Name: pulumi.String("shm"), MountPath: pulumi.String("/dev/shm")},
@@ -330,6 +382,14 @@ func podSpec(args Args, w labels.Workload, cacheClaim pulumi.StringInput, claimT
 	if claimTemplate != nil {
 		spec.ResourceClaims = podClaims(claimTemplate)
 	}
+	if args.SchedulerName != "" {
+		spec.SchedulerName = pulumi.String(args.SchedulerName)
+	}
+	if args.multiNode() {
+		spec.Affinity = groupAffinity(args.Model)
+		// Spread counts leaders only: a group's pods are kept together.
+		spec.TopologySpreadConstraints = spreadBy(args.Spread, w, groupRevisionLabel)
+	}
 	return spec
 }
 
@@ -346,6 +406,12 @@ func cacheVolume(args Args, claim pulumi.StringInput) corev1.VolumeArgs {
 // spread keeps replicas apart across zones and hosts. matchLabelKeys counts
 // only pods of the same ReplicaSet, so a rollout is not skewed by old pods.
 func spread(t Spread, w labels.Workload) corev1.TopologySpreadConstraintArray {
+	return spreadBy(t, w, "pod-template-hash")
+}
+
+// spreadBy is spread with revisionLabel as the label that tells a
+// rollout's new pods from the old.
+func spreadBy(t Spread, w labels.Workload, revisionLabel string) corev1.TopologySpreadConstraintArray {
 	var out corev1.TopologySpreadConstraintArray
 	for _, c := range []struct{ key, when string }{
 		{"topology.kubernetes.io/zone", t.Zone},
@@ -359,7 +425,7 @@ func spread(t Spread, w labels.Workload) corev1.TopologySpreadConstraintArray {
 			TopologyKey:       pulumi.String(c.key),
 			WhenUnsatisfiable: pulumi.String(c.when),
 			LabelSelector:     &metav1.LabelSelectorArgs{MatchLabels: w.SelectorInput()},
-			MatchLabelKeys:    pulumi.StringArray{pulumi.String("pod-template-hash")},
+			MatchLabelKeys:    pulumi.StringArray{pulumi.String(revisionLabel)},
 		})
 	}
 	return out

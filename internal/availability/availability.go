@@ -79,6 +79,9 @@ type BudgetArgs struct {
 	Metadata *metav1.ObjectMetaArgs
 	// Workload whose selector the budget uses.
 	Workload labels.Workload
+	// Pods, when set, select the pods instead of the Workload's selector
+	// (every pod of a LeaderWorkerSet, leaders and workers).
+	Pods map[string]string
 	// MaxUnavailable is a count ("1") or a percentage ("25%"), never 0.
 	MaxUnavailable string
 }
@@ -96,22 +99,41 @@ func NewBudget(ctx *pulumi.Context, name string, args BudgetArgs, opts ...pulumi
 	default:
 		return nil, fmt.Errorf("disruption budget %q: maxUnavailable %q is neither a positive count nor a percentage", name, args.MaxUnavailable)
 	}
+	selector := args.Workload.SelectorInput()
+	if args.Pods != nil {
+		selector = pulumi.ToStringMap(args.Pods)
+	}
 	return policyv1.NewPodDisruptionBudget(ctx, name, &policyv1.PodDisruptionBudgetArgs{
 		Metadata: args.Metadata,
 		Spec: &policyv1.PodDisruptionBudgetSpecArgs{
 			MaxUnavailable:             maxUnavailable,
-			Selector:                   &metav1.LabelSelectorArgs{MatchLabels: args.Workload.SelectorInput()},
+			Selector:                   &metav1.LabelSelectorArgs{MatchLabels: selector},
 			UnhealthyPodEvictionPolicy: pulumi.String("AlwaysAllow"),
 		},
 	}, opts...)
 }
 
-// AutoscalerArgs describes a Deployment's HorizontalPodAutoscaler.
+// ScaleTarget is the object an autoscaler scales through its scale
+// subresource: a Deployment, or a LeaderWorkerSet (whose scale counts groups
+// and whose selector, for Pods metrics, selects the leaders).
+type ScaleTarget struct {
+	// APIVersion and Kind of the object, for example apps/v1 Deployment.
+	APIVersion, Kind string
+	// Name of the object.
+	Name pulumi.StringInput
+}
+
+// DeploymentTarget is the Deployment of that name.
+func DeploymentTarget(name pulumi.StringInput) ScaleTarget {
+	return ScaleTarget{APIVersion: "apps/v1", Kind: "Deployment", Name: name}
+}
+
+// AutoscalerArgs describes a workload's HorizontalPodAutoscaler.
 type AutoscalerArgs struct {
 	// Metadata of the autoscaler (name, namespace, labels).
 	Metadata *metav1.ObjectMetaArgs
-	// Deployment is the name of the Deployment it scales.
-	Deployment pulumi.StringInput
+	// Target is what it scales.
+	Target ScaleTarget
 	// Autoscaling is the validated configuration (Enabled is true).
 	Autoscaling Autoscaling
 }
@@ -147,7 +169,7 @@ func NewAutoscaler(ctx *pulumi.Context, name string, args AutoscalerArgs, opts .
 		Metadata: args.Metadata,
 		Spec: &autoscalingv2.HorizontalPodAutoscalerSpecArgs{
 			ScaleTargetRef: &autoscalingv2.CrossVersionObjectReferenceArgs{
-				ApiVersion: pulumi.String("apps/v1"), Kind: pulumi.String("Deployment"), Name: args.Deployment,
+				ApiVersion: pulumi.String(args.Target.APIVersion), Kind: pulumi.String(args.Target.Kind), Name: args.Target.Name,
 			},
 			MinReplicas: pulumi.Int(a.MinReplicas),
 			MaxReplicas: pulumi.Int(a.MaxReplicas),
@@ -179,12 +201,12 @@ func behavior(a Autoscaling) *autoscalingv2.HorizontalPodAutoscalerBehaviorArgs 
 	}
 }
 
-// ScaledObjectArgs describes a KEDA ScaledObject for a Deployment.
+// ScaledObjectArgs describes a KEDA ScaledObject for a workload.
 type ScaledObjectArgs struct {
 	// Metadata of the ScaledObject and of the HPA KEDA creates (its name).
 	Metadata *metav1.ObjectMetaArgs
-	// Deployment is the name of the Deployment it scales.
-	Deployment pulumi.StringInput
+	// Target is what it scales.
+	Target ScaleTarget
 	// HPAName names the HPA KEDA creates and owns.
 	HPAName string
 	// Autoscaling is the validated configuration (Driver keda).
@@ -204,7 +226,7 @@ func NewScaledObject(ctx *pulumi.Context, name string, args ScaledObjectArgs, op
 		Kind:       pulumi.String("ScaledObject"),
 		Metadata:   args.Metadata,
 		OtherFields: map[string]any{"spec": pulumi.Map{
-			"scaleTargetRef":  pulumi.Map{"apiVersion": pulumi.String("apps/v1"), "kind": pulumi.String("Deployment"), "name": args.Deployment},
+			"scaleTargetRef":  pulumi.Map{"apiVersion": pulumi.String(args.Target.APIVersion), "kind": pulumi.String(args.Target.Kind), "name": args.Target.Name},
 			"minReplicaCount": pulumi.Int(a.MinReplicas),
 			"maxReplicaCount": pulumi.Int(a.MaxReplicas),
 			// Scale to zero only after the same quiet period as a scale-down.

@@ -29,6 +29,11 @@ const (
 	// spec); the Deployment rolls, when its weights' path changed, only after
 	// the run has completed.
 	NewFetch Change = "new fetch, then rolled out"
+	// Regrouped moves a model between a Deployment and a LeaderWorkerSet, or
+	// between group sizes: the new pods start beside the old ones, join the
+	// Service as they become ready, and the old workload is deleted once
+	// the new one is ready; the namespace must hold both meanwhile.
+	Regrouped Change = "new workload beside the old, then the old goes"
 	// Recreated builds the objects again under new names before the old ones
 	// go; retained objects (namespace, claims) stay behind.
 	Recreated Change = "recreated under new names"
@@ -53,6 +58,8 @@ var Changes = map[string]Change{
 	"gpuPool.allocation":                          RolledOut,
 	"gpuPool.dra":                                 RolledOut,
 	"gpuPool.dra.devices":                         ValidationOnly,
+	"gpuPool.maxNodes":                            ValidationOnly,
+	"gpuPool.groupDomainLabel":                    RolledOut,
 	"serving.models":                              Recreated,
 	"serving.models[].name":                       Recreated,
 	"serving.models[].image":                      RolledOut,
@@ -82,6 +89,8 @@ var Changes = map[string]Change{
 	"serving.models[].topologySpread":             RolledOut,
 	"serving.models[].routing":                    InPlace,
 	"serving.models[].gpuSelector":                RolledOut,
+	"serving.models[].nodes":                      Regrouped,
+	"serving.models[].scheduling":                 RolledOut,
 	"serving.routing":                             InPlace,
 	"serving.routing.picker":                      RolledOut,
 	"pipeline.storage.size":                       InPlace,

@@ -69,7 +69,7 @@ func TestInvalidConfigIsRejectedWithKeyValueAndRule(t *testing.T) {
 		{"prod refuses untagged", "prod", "pipeline.ingestion.image", "ghcr.io/llm-platform/ingest", `llm-platform:pipeline.ingestion.image: "ghcr.io/llm-platform/ingest" is invalid: prod requires a pinned tag or digest; an untagged image means :latest`},
 		{"prod refuses untagged with registry port", "prod", "checkpoint.image", "registry.local:5000/ckpt", `llm-platform:checkpoint.image: "registry.local:5000/ckpt" is invalid: prod requires a pinned tag or digest`},
 		{"negative gpus", "", "serving.models[0].gpus", -1, `llm-platform:serving.models[0].gpus: -1 is invalid: must be at least 1`},
-		{"more gpus than a node has", "", "serving.models[0].gpus", 2, `llm-platform:serving.models[0].gpus: 2 is invalid: must be at most gpuPool.gpusPerNode (1): a replica cannot span nodes`},
+		{"more gpus than a node has", "", "serving.models[0].gpus", 2, `llm-platform:serving.models[0].gpus: 2 is invalid: must be at most gpuPool.gpusPerNode (1): a pod cannot span nodes; for a model larger than one node, set nodes and give gpus per node`},
 		{"zero replicas", "", "serving.models[0].replicas", 0, `llm-platform:serving.models[0].replicas: 0 is invalid: must be at least 1`},
 		{"negative replicas", "", "pipeline.transformation.replicas", -2, `llm-platform:pipeline.transformation.replicas: -2 is invalid: must be at least 1`},
 		{"hpa min above max", "prod", "serving.models[0].autoscaling.minReplicas", 7, `llm-platform:serving.models[0].autoscaling.maxReplicas: 6 is invalid: must be at least minReplicas (7)`},
@@ -276,6 +276,12 @@ func TestWarnings(t *testing.T) {
 			"llm-platform:serving.models[0].imagePullBudgetSeconds: 0: the rollout's deadline and Pulumi's timeouts leave no time to pull the image", "leave no time to pull the image"},
 		{"another vendor's resource with DRA", "dev", map[string]any{"gpuPool.allocation": "dra", "gpuPool.resourceName": "amd.com/gpu"},
 			"llm-platform:gpuPool.resourceName: amd.com/gpu has no effect with allocation dra: GPUs are claimed from DeviceClass gpu.nvidia.com", "has no effect with allocation dra"},
+		{"a group without a gang scheduler", "prod", multiNode(nil),
+			"llm-platform:serving.models[0].scheduling.schedulerName: unset: the default scheduler places a group's 2 pods one by one", "places a group's <n> pods one by one"},
+		{"a group of a server that is not vLLM", "prod", multiNode(map[string]any{"serving.models[0].image": "ghcr.io/acme/llm-server:1.2"}),
+			"llm-platform:serving.models[0].image: ghcr.io/acme/llm-server:1.2: with nodes 2 the stack launches vLLM's multi-node runtime", "a server that is not vLLM must accept those flags"},
+		{"a group on an existing claim", "prod", multiNode(map[string]any{"serving.models[0].source": map[string]any{"uri": "claim://weights/llama"}}),
+			"llm-platform:serving.models[0].source.uri: claim://weights/llama: with nodes 2 every pod of a group mounts the claim on its own node", "every pod of a group mounts the claim on its own node"},
 		{"metric name with the cpu metric", "prod", map[string]any{"pipeline.transformation.autoscaling.metricName": "queue"},
 			"llm-platform:pipeline.transformation.autoscaling.metricName: has no effect with metric cpu", "has no effect with metric cpu"},
 	}
@@ -384,4 +390,17 @@ func TestSecretInsideASectionIsRefusedAtItsPath(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), want)
 	assert.NotContains(t, err.Error(), "Europe/Paris", "the value is never echoed")
+}
+
+// multiNode is what makes prod's 70B model a 2-node model, with set on top.
+func multiNode(set map[string]any) map[string]any {
+	out := map[string]any{
+		"serving.models[0].nodes": 2,
+		"serving.models[0].args":  []any{"--model", "$(MODEL_PATH)", "--served-model-name", "llama", "--tensor-parallel-size", "4", "--pipeline-parallel-size", "2", "--port", "8000"},
+		"namespace.quota":         map[string]any{"cpu": "640", "memory": "4Ti", "gpus": 64, "pods": 64, "storage": "8Ti"},
+	}
+	for k, v := range set {
+		out[k] = v
+	}
+	return out
 }

@@ -96,6 +96,7 @@ func defaultAutoscaling() Autoscaling {
 func (m *Model) setDefaults() {
 	*m = Model{
 		GPUs:                   1,
+		Nodes:                  1,
 		Replicas:               1,
 		Port:                   8000,
 		MetricsPath:            "/metrics",

@@ -53,12 +53,23 @@ func parallelism(args []string) (product int, terms []string, written bool, bad 
 // leaves GPUs idle. Without any parallel flag a vLLM server uses one GPU.
 func (c *checker) parallelMatchesGPUs(key string, m Model) {
 	product, terms, written, bad := parallelism(m.Args)
+	nodes := max(m.Nodes, 1)
 	switch {
 	case bad != "":
 		c.fail(key+".args", m.Args, fmt.Sprintf("has %s: a parallel size must be a whole number of at least 1", bad), `["--tensor-parallel-size", "4"]`)
-	case written && product != m.GPUs && m.GPUs >= 1:
+	case written && nodes > 1 && product != m.GPUs*nodes && m.GPUs >= 1:
+		example := fmt.Sprint(product / nodes)
+		if product%nodes != 0 {
+			example = ""
+		}
+		c.fail(key+".gpus", m.GPUs, fmt.Sprintf("times nodes (%d x %d = %d) must equal the GPUs %s.args asks vLLM for (%s = %d): the group's GPUs are what the parallel sizes multiply to; change gpus, nodes or the sizes in args",
+			m.GPUs, nodes, m.GPUs*nodes, key, strings.Join(terms, " x "), product), example)
+	case written && nodes == 1 && product != m.GPUs && m.GPUs >= 1:
 		c.fail(key+".gpus", m.GPUs, fmt.Sprintf("must equal the GPUs %s.args asks vLLM for (%s = %d): with fewer the server waits for GPUs that are not there until the startup budget runs out, with more they sit idle; change gpus or the parallel sizes in args",
 			key, strings.Join(terms, " x "), product), strconv.Itoa(product))
+	case !written && nodes > 1:
+		c.fail(key+".args", m.Args, fmt.Sprintf("must set the parallel sizes when nodes is %d: vLLM splits the model over the group's %d GPUs only as --tensor-parallel-size x --pipeline-parallel-size say", nodes, m.GPUs*nodes),
+			fmt.Sprintf(`["--tensor-parallel-size", "%d", "--pipeline-parallel-size", "%d"]`, m.GPUs, nodes))
 	case !written && m.GPUs > 1 && strings.Contains(m.Image, "vllm"):
 		c.warn(key+".gpus", "%d GPUs, but %s.args set no --tensor-parallel-size: vLLM then uses one GPU and leaves %d idle", m.GPUs, key, m.GPUs-1)
 	}

@@ -33,7 +33,9 @@ func StackDemand(cfg *Config) Demand {
 		// One pod more than the replicas: during a rollout or an eviction either a
 		// surge pod runs beside the old ones, or an old pod that is still draining
 		// (it counts against the quota until it is gone) overlaps its replacement.
-		pods := MaxReplicas(m.Replicas, m.Autoscaling) + 1
+		// A multi-node model's replica is a group of Nodes pods, and its
+		// one more is a group.
+		pods := (MaxReplicas(m.Replicas, m.Autoscaling) + 1) * max(m.Nodes, 1)
 		add(pods, m.Resources)
 		d.GPUs += pods * m.GPUs
 		d.GPUParts = append(d.GPUParts, fmt.Sprintf("%s: %d pods x %d", names.Inference(m.Name), pods, m.GPUs))

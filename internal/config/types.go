@@ -184,6 +184,15 @@ type GPUPool struct {
 	Allocation string `json:"allocation"`
 	// DRA configures allocation "dra".
 	DRA DRA `json:"dra"`
+	// MaxNodes is the most nodes the pool can have (its autoscaler's
+	// maximum; optional). A multi-node model whose group needs more is
+	// refused at preview: it could never start.
+	MaxNodes int `json:"maxNodes"`
+	// GroupDomainLabel is a node label whose value names an NVLink or
+	// network domain, for example "nvidia.com/gpu.clique" (optional). Each
+	// group of a multi-node model then runs in one domain, alone, through
+	// LeaderWorkerSet's exclusive-topology annotation.
+	GroupDomainLabel string `json:"groupDomainLabel"`
 }
 
 // Allocation modes of gpuPool.allocation.
@@ -324,9 +333,16 @@ type Model struct {
 	Image string `json:"image"`
 	// Args passed to the server.
 	Args []string `json:"args"`
-	// GPUs per replica (default 1); requests equal limits.
+	// GPUs per replica (default 1); requests equal limits. With Nodes > 1,
+	// GPUs per node of a replica: at most gpuPool.gpusPerNode.
 	GPUs int `json:"gpus"`
-	// Replicas when autoscaling is off (default 1).
+	// Nodes one replica spans (default 1). Above 1 the model is a
+	// LeaderWorkerSet (leaderworkerset.x-k8s.io/v1) of Replicas groups, each
+	// a leader serving the API and Nodes-1 workers, started, scaled, rolled
+	// and restarted as a unit; vLLM's multi-node launch flags are added to
+	// Args.
+	Nodes int `json:"nodes"`
+	// Replicas when autoscaling is off (default 1); with Nodes > 1, groups.
 	Replicas int `json:"replicas"`
 	// Port serves inference (default 8000).
 	Port int `json:"port"`
@@ -372,7 +388,22 @@ type Model struct {
 	// GPUSelector narrows the devices a replica may get, with
 	// gpuPool.allocation "dra" (optional).
 	GPUSelector GPUSelector `json:"gpuSelector"`
+	// Scheduling configures how the model's pods are scheduled.
+	Scheduling Scheduling `json:"scheduling"`
 }
+
+// Scheduling configures the scheduling of a model's pods.
+type Scheduling struct {
+	// SchedulerName is the scheduler that places the pods (optional: the
+	// default scheduler). A gang scheduler (Volcano: "volcano"; Kueue with
+	// its scheduler) places a multi-node group all at once or not at all;
+	// the default scheduler places its pods one by one, so a partial group
+	// can hold GPUs while the rest stays Pending.
+	SchedulerName string `json:"schedulerName"`
+}
+
+// MultiNode says the model's replicas span more than one node.
+func (m Model) MultiNode() bool { return m.Nodes > 1 }
 
 // ServedModelNames are the names clients send as the OpenAI "model" field:
 // the values of --served-model-name in args (vLLM takes one or more, up to

@@ -263,6 +263,12 @@ func (c *checker) gpuPool(key string, p GPUPool) {
 		c.qualifiedName(key+".resourceName", p.ResourceName, `"nvidia.com/gpu"`)
 	}
 	c.atLeast(key+".gpusPerNode", p.GPUsPerNode, 1)
+	if c.wrote(key + ".maxNodes") {
+		c.atLeast(key+".maxNodes", p.MaxNodes, 1)
+	}
+	if p.GroupDomainLabel != "" {
+		c.qualifiedName(key+".groupDomainLabel", p.GroupDomainLabel, `"nvidia.com/gpu.clique"`)
+	}
 	c.allocation(key, p)
 }
 
@@ -290,8 +296,13 @@ func (c *checker) model(key string, m Model, pool GPUPool, prod bool) {
 	c.image(key+".image", m.Image, prod)
 	c.atLeast(key+".gpus", m.GPUs, 1)
 	if m.GPUs > pool.GPUsPerNode && pool.GPUsPerNode >= 1 {
-		c.fail(key+".gpus", m.GPUs, fmt.Sprintf("must be at most gpuPool.gpusPerNode (%d): a replica cannot span nodes", pool.GPUsPerNode), strconv.Itoa(pool.GPUsPerNode))
+		why := "a pod cannot span nodes; for a model larger than one node, set nodes and give gpus per node"
+		if m.MultiNode() {
+			why = fmt.Sprintf("with nodes %d, gpus is per node of a replica", m.Nodes)
+		}
+		c.fail(key+".gpus", m.GPUs, fmt.Sprintf("must be at most gpuPool.gpusPerNode (%d): %s", pool.GPUsPerNode, why), strconv.Itoa(pool.GPUsPerNode))
 	}
+	c.multiNode(key, m, pool)
 	c.parallelMatchesGPUs(key, m)
 	c.gpuSelector(key, m, pool)
 	c.atLeast(key+".replicas", m.Replicas, 1)
@@ -329,7 +340,7 @@ func (c *checker) model(key string, m Model, pool GPUPool, prod bool) {
 	c.source(key, m, prod)
 	c.modelPathInArgs(key, m)
 	c.absolutePath(key+".modelCache.mountPath", m.ModelCache.MountPath)
-	if MaxReplicas(m.Replicas, m.Autoscaling) > 1 && m.ModelCache.AccessMode == AccessReadWriteOnce {
+	if MaxReplicas(m.Replicas, m.Autoscaling) > 1 && m.ModelCache.AccessMode == AccessReadWriteOnce && !c.failed(key+".modelCache.accessMode") {
 		c.fail(key+".modelCache.accessMode", m.ModelCache.AccessMode,
 			"must be ReadWriteMany or ReadOnlyMany when the model runs more than one replica: replicas are spread over nodes and a ReadWriteOnce claim attaches to one", `"ReadWriteMany"`)
 	}

@@ -27,12 +27,17 @@ type Call struct {
 	Pods map[string]string
 	// Port is their container port, by number.
 	Port int
+	// EndPort, when above Port, makes it the range Port to EndPort.
+	EndPort int
 }
 
 // Ingress lets peers reach a port of the workload's pods.
 type Ingress struct {
 	// Port is the container port, by number.
 	Port int
+	// EndPort, when above Port, makes it the range Port to EndPort
+	// (a NetworkPolicy port's endPort).
+	EndPort int
 	// From says who may connect. Peers that name nobody allow nothing.
 	From Peers
 }

@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"llm-platform/internal/config"
 	"llm-platform/internal/labels"
@@ -54,7 +55,11 @@ func Checks(k Getter, cfg config.Config) []Check {
 	t := cfg.Pipeline.Transformation
 	checks = append(checks, deploymentCheck(k, ns, names.Transformation, wantReplicas(t.Replicas, t.Autoscaling)))
 	for _, m := range cfg.Serving.Models {
-		checks = append(checks, deploymentCheck(k, ns, names.Inference(m.Name), wantReplicas(m.Replicas, m.Autoscaling)))
+		if m.MultiNode() {
+			checks = append(checks, groupCheck(k, ns, names.Inference(m.Name), wantReplicas(m.Replicas, m.Autoscaling)))
+		} else {
+			checks = append(checks, deploymentCheck(k, ns, names.Inference(m.Name), wantReplicas(m.Replicas, m.Autoscaling)))
+		}
 		checks = append(checks, onGPUNodesCheck(k, ns, names.Inference(m.Name), cfg.GPUPool))
 	}
 	checks = append(checks, Check{"StatefulSet", names.Checkpoint, func() (bool, string) {
@@ -160,6 +165,52 @@ func deploymentCheck(k Getter, ns, name string, want int) Check {
 		state := fmt.Sprintf("available %d/%d", d.Status.AvailableReplicas, want)
 		done := available && int(d.Status.AvailableReplicas) >= want && d.Status.UpdatedReplicas == d.Status.Replicas &&
 			d.Status.ObservedGeneration >= d.Generation
+		return done, state
+	}}
+}
+
+// LeaderWorkerSetStatus is the part of a LeaderWorkerSet's status the
+// checks read (sigs.k8s.io/lws api/leaderworkerset/v1).
+type LeaderWorkerSetStatus struct {
+	Metadata struct {
+		Generation int64 `json:"generation"`
+	} `json:"metadata"`
+	Spec struct {
+		Replicas *int32 `json:"replicas"`
+	} `json:"spec"`
+	Status struct {
+		Conditions      []metav1.Condition `json:"conditions"`
+		ReadyReplicas   int32              `json:"readyReplicas"`
+		UpdatedReplicas int32              `json:"updatedReplicas"`
+		Replicas        int32              `json:"replicas"`
+		HPAPodSelector  string             `json:"hpaPodSelector"`
+	} `json:"status"`
+}
+
+// Available reports the LeaderWorkerSet's Available condition.
+func (l LeaderWorkerSetStatus) Available() bool {
+	return metaCondition(l.Status.Conditions, "Available")
+}
+
+func metaCondition(conds []metav1.Condition, kind string) bool {
+	for _, c := range conds {
+		if c.Type == kind && c.Status == metav1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// groupCheck waits for a multi-node model's LeaderWorkerSet: want groups
+// ready (every pod of each), all of the current revision.
+func groupCheck(k Getter, ns, name string, want int) Check {
+	return Check{"LeaderWorkerSet", name, func() (bool, string) {
+		var l LeaderWorkerSetStatus
+		if err := k.GetJSON(&l, "-n", ns, "leaderworkersets.leaderworkerset.x-k8s.io", name); err != nil {
+			return false, "missing"
+		}
+		state := fmt.Sprintf("groups ready %d/%d, updated %d", l.Status.ReadyReplicas, want, l.Status.UpdatedReplicas)
+		done := l.Available() && int(l.Status.ReadyReplicas) >= want && l.Status.UpdatedReplicas == l.Status.Replicas
 		return done, state
 	}}
 }

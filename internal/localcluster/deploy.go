@@ -120,7 +120,7 @@ func fetchFirst(k Kubectl, cfg config.Config, objs []mock.Object, timeout time.D
 	return Wait(k, cfg.Namespace.Name, FetchChecks(k, cfg), timeout, out)
 }
 
-// heldServers are the Deployments of models whose weights are fetched: they
+// heldServers are the Deployments (or LeaderWorkerSets) of models whose weights are fetched: they
 // are applied only once the fetch runs completed.
 func heldServers(cfg config.Config) map[string]bool {
 	held := map[string]bool{}
@@ -136,7 +136,7 @@ func heldServers(cfg config.Config) map[string]bool {
 func beforeServers(objs []mock.Object, held map[string]bool) []mock.Object {
 	var first []mock.Object
 	for _, o := range objs {
-		if !(o.Kind() == "Deployment" && held[o.Name()]) {
+		if !((o.Kind() == "Deployment" || o.Kind() == "LeaderWorkerSet") && held[o.Name()]) {
 			first = append(first, o)
 		}
 	}

@@ -29,6 +29,14 @@ func GPUNodes(cfg config.Config) int {
 	for _, m := range cfg.Serving.Models {
 		perNode := cfg.GPUPool.GPUsPerNode / m.GPUs
 		pods := config.MaxReplicas(m.Replicas, m.Autoscaling) + surge
+		if m.MultiNode() {
+			// A group's pods each take a node, all in one zone: every zone
+			// gets room for whole groups, one more for a rollout's surge
+			// or a recreated group.
+			groupsPerZone := (pods+len(Zones)-1)/len(Zones) + 1
+			nodes += groupsPerZone * m.Nodes * len(Zones)
+			continue
+		}
 		nodes += (pods + perNode - 1) / perNode
 	}
 	if cfg.GPUPool.Allocation == config.AllocationDRA {

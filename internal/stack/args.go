@@ -3,6 +3,7 @@ package stack
 import (
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -11,6 +12,7 @@ import (
 	"llm-platform/cron"
 	"llm-platform/internal/availability"
 	"llm-platform/internal/config"
+	"llm-platform/internal/group"
 	"llm-platform/internal/intent"
 	"llm-platform/internal/names"
 	"llm-platform/internal/podspec"
@@ -118,20 +120,43 @@ func modelArgs(cfg config.Config, m config.Model) serving.Args {
 			StartupSeconds: m.ModelLoadBudgetSeconds, ImagePullSeconds: m.ImagePullBudgetSeconds,
 			PreStopSleepSeconds: m.Drain.PreStopSleepSeconds, DrainSeconds: m.Drain.DrainSeconds,
 		},
-		Replicas:       m.Replicas,
-		Autoscaling:    autoscaling(m.Autoscaling),
-		MaxUnavailable: string(m.Disruption.MaxUnavailable),
-		Spread:         serving.Spread{Zone: spread(m.TopologySpread.Zone), Host: spread(m.TopologySpread.Host)},
-		Cache:          podspec.Claim{Size: string(m.ModelCache.Size), StorageClass: m.ModelCache.StorageClass, AccessMode: m.ModelCache.AccessMode},
-		CacheClaimName: names.ModelCache(m.Name, m.ModelCache.StorageClass, m.ModelCache.AccessMode),
-		CacheMountPath: m.ModelCache.MountPath,
-		ClusterDomain:  cfg.ClusterDomain,
-		Clients:        clients(cfg, m),
-		Scrapers:       nw.MetricsScrapers,
-		Egress:         egress(nw, config.EgressInference),
-		Source:         source(nw, m.Source),
-		Picker:         picker(m),
+		Replicas:         m.Replicas,
+		Autoscaling:      autoscaling(m.Autoscaling),
+		MaxUnavailable:   maxUnavailable(m),
+		Nodes:            m.Nodes,
+		SchedulerName:    m.Scheduling.SchedulerName,
+		GroupDomainLabel: pool.GroupDomainLabel,
+		Spread:           serving.Spread{Zone: spread(m.TopologySpread.Zone), Host: spread(m.TopologySpread.Host)},
+		Cache:            podspec.Claim{Size: string(m.ModelCache.Size), StorageClass: m.ModelCache.StorageClass, AccessMode: m.ModelCache.AccessMode},
+		CacheClaimName:   names.ModelCache(m.Name, m.ModelCache.StorageClass, m.ModelCache.AccessMode),
+		CacheMountPath:   m.ModelCache.MountPath,
+		ClusterDomain:    cfg.ClusterDomain,
+		Clients:          clients(cfg, m),
+		Scrapers:         nw.MetricsScrapers,
+		Egress:           egress(nw, config.EgressInference),
+		Source:           source(nw, m.Source),
+		Picker:           picker(m),
 	}
+}
+
+// maxUnavailable is a model's disruption budget: as written, or for a
+// multi-node model the groups' budget in pods (group.MaxUnavailablePods),
+// of the fewest groups it runs.
+func maxUnavailable(m config.Model) string {
+	written := string(m.Disruption.MaxUnavailable)
+	if !m.MultiNode() {
+		return written
+	}
+	groups := m.Replicas
+	if m.Autoscaling.Enabled {
+		groups = m.Autoscaling.MinReplicas
+	}
+	pods, err := group.MaxUnavailablePods(written, groups)
+	if err != nil {
+		// Validated config never gets here; the budget builder refuses it.
+		return written
+	}
+	return strconv.Itoa(pods)
 }
 
 // picker selects a pooled model's endpoint picker pods; nil for others.

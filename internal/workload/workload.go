@@ -153,11 +153,16 @@ type Args struct {
 	// FormerDeploymentName is an earlier Pulumi name of the Deployment: an
 	// alias, so stacks deployed before the rename update it in place.
 	FormerDeploymentName string
+	// Group, when set, makes the workload a LeaderWorkerSet of Replicas
+	// groups instead of a Deployment: Container and Pod are the leader's,
+	// which serves Ports and is probed; Group adds the workers.
+	Group *Group
 }
 
 // Workload is what New built.
 type Workload struct {
-	// Deployment is the Deployment's name.
+	// Deployment is the name of the Deployment, or of the LeaderWorkerSet
+	// with a Group.
 	Deployment pulumi.StringOutput
 	// Service is the Service's name; empty without one.
 	Service pulumi.StringOutput
@@ -213,6 +218,28 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if len(args.After) > 0 {
 		deploymentOpts = append(deploymentOpts, pulumi.DependsOn(args.After))
 	}
+	target := availability.DeploymentTarget
+	budgetPods := map[string]string(nil)
+	if g := args.Group; g != nil {
+		built, err := newLeaderWorkerSet(ctx, name, args, t, w, pod, deploymentMeta, deploymentOpts)
+		if err != nil {
+			return nil, err
+		}
+		w.Deployment = built
+		target = groupTarget
+		budgetPods = g.Pods
+	} else if err := newDeployment(ctx, name, args, t, w, pod, deploymentMeta, deploymentOpts); err != nil {
+		return nil, err
+	}
+	if err := newCompanions(ctx, name, args, w, meta, target, budgetPods, opts); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// newDeployment creates the workload's Deployment and sets w.Deployment.
+func newDeployment(ctx *pulumi.Context, name string, args Args, t rollout.Timings, w *Workload, pod corev1.PodSpecArgs, deploymentMeta *metav1.ObjectMetaArgs, deploymentOpts []pulumi.ResourceOption) error {
+	a := args.Autoscaling
 	if args.FormerDeploymentName != "" {
 		deploymentOpts = append(deploymentOpts, pulumi.Aliases([]pulumi.Alias{{Name: pulumi.String(args.FormerDeploymentName)}}))
 	}
@@ -236,10 +263,17 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		},
 	}, deploymentOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("%s: deployment: %w", args.Name, err)
+		return fmt.Errorf("%s: deployment: %w", args.Name, err)
 	}
 	w.Deployment = deployment.Metadata.Name().Elem()
+	return nil
+}
 
+// newCompanions creates the workload's Service, budget and autoscaler.
+// budgetPods, when set, are the pods the budget counts instead of the
+// workload's selector.
+func newCompanions(ctx *pulumi.Context, name string, args Args, w *Workload, meta func() *metav1.ObjectMetaArgs, target func(pulumi.StringInput) availability.ScaleTarget, budgetPods map[string]string, opts []pulumi.ResourceOption) error {
+	a := args.Autoscaling
 	if args.Service {
 		var ports corev1.ServicePortArray
 		for _, p := range args.Ports {
@@ -258,16 +292,16 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			},
 		}, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("%s: service: %w", args.Name, err)
+			return fmt.Errorf("%s: service: %w", args.Name, err)
 		}
 		w.Service = service.Metadata.Name().Elem()
 	}
 
 	if availability.NeedsBudget(args.Replicas, a) {
 		if _, err := availability.NewBudget(ctx, name+"-pdb", availability.BudgetArgs{
-			Metadata: meta(), Workload: args.Workload, MaxUnavailable: args.MaxUnavailable,
+			Metadata: meta(), Workload: args.Workload, Pods: budgetPods, MaxUnavailable: args.MaxUnavailable,
 		}, opts...); err != nil {
-			return nil, fmt.Errorf("%s: disruption budget: %w", args.Name, err)
+			return fmt.Errorf("%s: disruption budget: %w", args.Name, err)
 		}
 	}
 	switch {
@@ -278,16 +312,16 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			query = pulumi.Sprintf(`sum(%s{namespace="%s",pod=~"%s-.+"})`, a.Series, args.Shared.Namespace, args.Name)
 		}
 		if _, err := availability.NewScaledObject(ctx, name+"-scaledobject", availability.ScaledObjectArgs{
-			Metadata: meta(), Deployment: w.Deployment, HPAName: args.Name, Autoscaling: a, Query: query,
+			Metadata: meta(), Target: target(w.Deployment), HPAName: args.Name, Autoscaling: a, Query: query,
 		}, opts...); err != nil {
-			return nil, fmt.Errorf("%s: scaled object: %w", args.Name, err)
+			return fmt.Errorf("%s: scaled object: %w", args.Name, err)
 		}
 	case a.Enabled:
 		if _, err := availability.NewAutoscaler(ctx, name+"-hpa", availability.AutoscalerArgs{
-			Metadata: meta(), Deployment: w.Deployment, Autoscaling: a,
+			Metadata: meta(), Target: target(w.Deployment), Autoscaling: a,
 		}, opts...); err != nil {
-			return nil, fmt.Errorf("%s: autoscaler: %w", args.Name, err)
+			return fmt.Errorf("%s: autoscaler: %w", args.Name, err)
 		}
 	}
-	return w, nil
+	return nil
 }

@@ -1,0 +1,99 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"llm-platform/internal/stacktest"
+)
+
+// multiNodeProd is prod with its 70B model spread over two nodes of four
+// GPUs each: tensor parallel within a node, pipeline parallel across.
+func multiNodeProd(t *testing.T) *stacktest.Config {
+	c := stacktest.Load(t, "prod")
+	c.Set(t, "serving.models[0].nodes", 2)
+	c.Set(t, "serving.models[0].args", []any{"--model", "$(MODEL_PATH)", "--served-model-name", "meta-llama/Meta-Llama-3-70B-Instruct",
+		"--tensor-parallel-size", "4", "--pipeline-parallel-size", "2", "--port", "8000"})
+	c.Set(t, "serving.models[0].scheduling.schedulerName", "volcano")
+	c.Set(t, "namespace.quota.gpus", 64)
+	c.Set(t, "namespace.quota.pods", 64)
+	c.Set(t, "namespace.quota.cpu", "640")
+	c.Set(t, "namespace.quota.memory", "4Ti")
+	return c
+}
+
+func TestMultiNodeModelIsValid(t *testing.T) {
+	res, err := load(multiNodeProd(t))
+	require.NoError(t, err)
+	assert.Equal(t, 2, res.Config.Serving.Models[0].Nodes)
+	assert.Equal(t, 1, res.Config.Serving.Models[1].Nodes, "nodes defaults to 1")
+	for _, w := range res.Warnings {
+		assert.NotContains(t, w, "serving.models[0].scheduling", "a gang scheduler is named")
+	}
+}
+
+func TestMultiNodeWithoutGangSchedulerIsWarnedAbout(t *testing.T) {
+	c := multiNodeProd(t)
+	c.Set(t, "serving.models[0].scheduling", nil)
+	res, err := load(c)
+	require.NoError(t, err)
+	assert.Contains(t, strings.Join(res.Warnings, "\n"),
+		"llm-platform:serving.models[0].scheduling.schedulerName: unset: the default scheduler places a group's 2 pods one by one, so a partial group can hold its GPUs while the rest stays Pending")
+}
+
+// The quota must hold every group at the autoscaling maximum and one more:
+// (6 + 1) groups x 2 pods x 4 GPUs, plus the embedding model's 3.
+func TestMultiNodeQuotaCountsGroups(t *testing.T) {
+	c := multiNodeProd(t)
+	c.Set(t, "namespace.quota.gpus", 40)
+	_, err := load(c)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "llm-platform:namespace.quota.gpus: 40 is invalid: the stack needs 59 at its autoscaling maximum during a rollout (inference-llama-3-70b: 14 pods x 4, inference-bge-embed: 3 pods x 1)")
+}
+
+func TestMultiNodeBadInputIsRefused(t *testing.T) {
+	cases := []struct {
+		name string
+		set  map[string]any
+		want string
+	}{
+		{"no nodes", map[string]any{"serving.models[0].nodes": 0},
+			"llm-platform:serving.models[0].nodes: 0 is invalid: must be at least 1"},
+		{"gpus above a node", map[string]any{"serving.models[0].gpus": 16, "serving.models[0].args": []any{"--tensor-parallel-size", "8", "--pipeline-parallel-size", "4"}},
+			"llm-platform:serving.models[0].gpus: 16 is invalid: must be at most gpuPool.gpusPerNode (8): with nodes 2, gpus is per node of a replica"},
+		{"a group larger than the pool", map[string]any{"gpuPool.maxNodes": 2, "serving.models[0].nodes": 3, "serving.models[0].args": []any{"--tensor-parallel-size", "4", "--pipeline-parallel-size", "3"}},
+			"llm-platform:serving.models[0].nodes: 3 is invalid: must be at most gpuPool.maxNodes (2): a group of 3 nodes could never be placed"},
+		{"a cache a group cannot share", map[string]any{"serving.models[0].modelCache.accessMode": "ReadWriteOnce"},
+			"llm-platform:serving.models[0].modelCache.accessMode: \"ReadWriteOnce\" is invalid: must be ReadWriteMany when nodes is 2: every pod of a group reads the weights from the one cache, each on its own node"},
+		{"parallel sizes that miss the group", map[string]any{"serving.models[0].args": []any{"--tensor-parallel-size", "4", "--pipeline-parallel-size", "3"}},
+			"llm-platform:serving.models[0].gpus: 4 is invalid: times nodes (4 x 2 = 8) must equal the GPUs serving.models[0].args asks vLLM for (--tensor-parallel-size 4 x --pipeline-parallel-size 3 = 12)"},
+		{"no parallel sizes", map[string]any{"serving.models[0].args": []any{"--model", "$(MODEL_PATH)"}},
+			"llm-platform:serving.models[0].args: [\"--model\",\"$(MODEL_PATH)\"] is invalid: must set the parallel sizes when nodes is 2"},
+		{"a launch flag the stack writes", map[string]any{"serving.models[0].args": []any{"--tensor-parallel-size", "4", "--pipeline-parallel-size", "2", "--node-rank=0"}},
+			"must not set --node-rank when nodes > 1: the stack writes the group's launch"},
+		{"Ray asked for", map[string]any{"serving.models[0].args": []any{"--tensor-parallel-size", "4", "--pipeline-parallel-size", "2", "--distributed-executor-backend", "ray"}},
+			"must not ask for --distributed-executor-backend ray when nodes > 1"},
+		{"tensor parallel across nodes", map[string]any{"serving.models[0].args": []any{"--tensor-parallel-size", "8"}},
+			"asks for --tensor-parallel-size 8, more than the 4 GPUs of one node: tensor parallelism all-reduces on every layer and belongs within a node"},
+		{"a name too long for the groups' StatefulSets", map[string]any{"serving.models[0].name": strings.Repeat("a", 40), "serving.models[0].autoscaling.maxReplicas": 10},
+			"must be at most 39 characters when nodes > 1: each group's StatefulSet is named inference-" + strings.Repeat("a", 40) + "-<group index>"},
+		{"a scheduler name that is not a name", map[string]any{"serving.models[0].scheduling.schedulerName": "Volcano Scheduler"},
+			"llm-platform:serving.models[0].scheduling.schedulerName: \"Volcano Scheduler\" is invalid: must be a DNS-1123 subdomain"},
+		{"a pool size of zero", map[string]any{"gpuPool.maxNodes": 0},
+			"llm-platform:gpuPool.maxNodes: 0 is invalid: must be at least 1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := multiNodeProd(t)
+			for k, v := range tc.set {
+				c.Set(t, k, v)
+			}
+			_, err := load(c)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
