@@ -65,7 +65,10 @@ func TestMultiNodeModelIsALeaderWorkerSetOfGroups(t *testing.T) {
 	assert.Equal(t, "RecreateGroupOnPodRestart", spec.LeaderWorkerTemplate.RestartPolicy, "a worker's loss restarts its group")
 	assert.Equal(t, "LeaderCreated", spec.StartupPolicy, "vLLM's leader is ready only once its workers joined")
 	assert.Equal(t, "UniquePerReplica", spec.NetworkConfig.SubdomainPolicy, "the groups' headless Services leave the model's Service its name")
-	assert.Nil(t, spec.Replicas, "the autoscaler owns the group count")
+	require.NotNil(t, spec.Replicas)
+	assert.Equal(t, 3, *spec.Replicas, "created at the autoscaler's minimum")
+	assert.Equal(t, []string{"spec.replicas"}, res.Resource(t, "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet", "inference-llama-3-70b-leaderworkerset").IgnoreChanges,
+		"and from then on the autoscaler's count is kept")
 	// prod has spare capacity and a ReadWriteMany cache: a surge group.
 	assert.Equal(t, "RollingUpdate", spec.RolloutStrategy.Type)
 	assert.Equal(t, 1, spec.RolloutStrategy.RollingUpdateConfiguration.MaxSurge)

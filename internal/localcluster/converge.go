@@ -173,7 +173,8 @@ func deploymentCheck(k Getter, ns, name string, want int) Check {
 // checks read (sigs.k8s.io/lws api/leaderworkerset/v1).
 type LeaderWorkerSetStatus struct {
 	Metadata struct {
-		Generation int64 `json:"generation"`
+		Name       string `json:"name"`
+		Generation int64  `json:"generation"`
 	} `json:"metadata"`
 	Spec struct {
 		Replicas *int32 `json:"replicas"`

@@ -112,6 +112,15 @@ func newLeaderWorkerSet(ctx *pulumi.Context, name string, args Args, t rollout.T
 	}
 	if r := availability.Replicas(args.Replicas, args.Autoscaling); r != nil {
 		spec["replicas"] = r
+	} else {
+		// Under an autoscaler the LeaderWorkerSet is created at its
+		// minimum, not at LeaderWorkerSet's default of one group: when it
+		// replaces a Deployment, Pulumi deletes that Deployment as soon as
+		// the groups are Available, before the autoscaler's first sync.
+		// From then on ignoreChanges (availability.ReplicaOptions) keeps
+		// the live count: pulumi-kubernetes drops the field from the apply
+		// while the autoscaler owns it, and applies the live value else.
+		spec["replicas"] = pulumi.Int(max(args.Autoscaling.MinReplicas, 1))
 	}
 	lws, err := apiextensions.NewCustomResource(ctx, name+"-leaderworkerset", &apiextensions.CustomResourceArgs{
 		ApiVersion:  pulumi.String(GroupAPIVersion),

@@ -332,7 +332,12 @@ func TestFailedFetchRunsAgainWithTheSameFile(t *testing.T) {
 // then checks that the stack has no changes left, with and without refresh.
 func applyWatched(t *testing.T, stack string, from, to config.Config) {
 	t.Helper()
-	floors := availabilityFloors(from, to)
+	applyWithFloors(t, stack, availabilityFloors(from, to), to)
+}
+
+// applyWithFloors is applyWatched with the floors given.
+func applyWithFloors(t *testing.T, stack string, floors map[string]int, to config.Config) {
+	t.Helper()
 	claims := claimUIDs(t, to.Namespace.Name)
 	watch := watchAvailability(to.Namespace.Name, floors)
 	sh(t, 15*time.Minute, "make deploy STACK="+stack+" PULUMI_FLAGS='--yes --skip-preview'")
@@ -383,7 +388,8 @@ func availabilityFloors(from, to config.Config) map[string]int {
 	return floors
 }
 
-// watchAvailability polls the Deployments every half second until the
+// watchAvailability polls the Deployments and LeaderWorkerSets (ready
+// groups) every half second until the
 // returned stop function is called, which reports every breach seen.
 func watchAvailability(ns string, floors map[string]int) func() []string {
 	var mu sync.Mutex
@@ -398,15 +404,30 @@ func watchAvailability(ns string, floors map[string]int) func() []string {
 				return
 			case <-time.After(500 * time.Millisecond):
 			}
+			// A model serves from its Deployment and, while it moves to
+			// or from groups, its LeaderWorkerSet: both behind its Service.
 			var list appsv1.DeploymentList
 			if err := kubectl.GetJSON(&list, "-n", ns, "deployments"); err != nil {
 				continue
 			}
+			var groups struct {
+				Items []localcluster.LeaderWorkerSetStatus `json:"items"`
+			}
+			if err := kubectl.GetJSON(&groups, "-n", ns, "leaderworkersets.leaderworkerset.x-k8s.io"); err != nil {
+				continue
+			}
+			available := map[string]int{}
 			for _, d := range list.Items {
-				floor, watched := floors[d.Name]
-				if watched && int(d.Status.AvailableReplicas) < floor {
+				available[d.Name] += int(d.Status.AvailableReplicas)
+			}
+			for _, l := range groups.Items {
+				available[l.Metadata.Name] += int(l.Status.ReadyReplicas)
+			}
+			for name, n := range available {
+				floor, watched := floors[name]
+				if watched && n < floor {
 					mu.Lock()
-					breaches = append(breaches, fmt.Sprintf("%s at %s: %d available, floor %d", d.Name, time.Now().Format("15:04:05.0"), d.Status.AvailableReplicas, floor))
+					breaches = append(breaches, fmt.Sprintf("%s at %s: %d available, floor %d", name, time.Now().Format("15:04:05.0"), n, floor))
 					mu.Unlock()
 				}
 			}
@@ -504,4 +525,118 @@ func TestFailedChangeThenFix(t *testing.T) {
 
 	require.NoError(t, os.WriteFile(file, []byte(original), 0o644))
 	applyWatched(t, "prod", before, before)
+}
+
+// A model grows beyond one node and lives there: prod's 70B model moves from a
+// Deployment to groups of two nodes, its image changes, its groups grow to
+// three nodes, and it comes back to one, each with one `make deploy`. The
+// model never serves below its floor (ready pods of the Deployment plus
+// ready groups), and the real LeaderWorkerSet controller runs the groups.
+func TestMultiNodeModelDayTwo(t *testing.T) {
+	const stack = "prod"
+	file := filepath.Join(work, "Pulumi."+stack+".yaml")
+	original := readFile(t, "Pulumi."+stack+".yaml")
+	model := names.Inference("llama-3-70b")
+	groups := func(nodes int) func(*testing.T, string) string {
+		return func(t *testing.T, text string) string {
+			text = replace("gpus: 32", "gpus: 72")(t, text)
+			text = replace("memory: 2Ti", "memory: 3Ti")(t, text)
+			text = replace("maxReplicas: 6", "maxReplicas: 4")(t, text)
+			text = replace(`"--tensor-parallel-size", "4", "--port", "8000"]`,
+				fmt.Sprintf(`"--tensor-parallel-size", "4", "--pipeline-parallel-size", "%d", "--port", "8000"]`, nodes))(t, text)
+			return replace("        gpus: 4\n", fmt.Sprintf("        gpus: 4\n        nodes: %d\n", nodes))(t, text)
+		}
+	}
+	steps := []struct {
+		name  string
+		edit  func(*testing.T, string) string
+		check func(t *testing.T, ns string)
+		// serving, when set, is the floor instead of the budget's.
+		serving int
+	}{{
+		name: "Deployment to groups of two nodes, serving throughout",
+		edit: groups(2),
+		check: func(t *testing.T, ns string) {
+			_, _, err := kubectl.Run(nil, "-n", ns, "get", "deployment", model)
+			assert.Error(t, err, "the Deployment is gone once the groups serve")
+			l := getGroups(t, ns, model)
+			assert.True(t, l.Available())
+			assert.EqualValues(t, 3, l.Status.ReadyReplicas, "the HPA's minimum, in groups")
+			assert.Len(t, runningPodsOf(t, ns, model), 3*2, "three groups of two")
+		},
+	}, {
+		name: "a day-2 image change rolls group by group",
+		edit: func(t *testing.T, text string) string {
+			return replace("image: vllm/vllm-openai:v0.11.0", "image: vllm/vllm-openai:v0.11.1")(t, groups(2)(t, text))
+		},
+		check: func(t *testing.T, ns string) {
+			for _, p := range runningPodsOf(t, ns, model) {
+				assert.Equal(t, "vllm/vllm-openai:v0.11.1", p.Spec.Containers[0].Image, p.Name)
+			}
+		},
+	}, {
+		name: "groups of three nodes: rolled in place",
+		edit: groups(3),
+		check: func(t *testing.T, ns string) {
+			assert.Len(t, runningPodsOf(t, ns, model), 3*3, "three groups of three")
+			for _, p := range runningPodsOf(t, ns, model) {
+				args := strings.Join(p.Spec.Containers[0].Args, " ")
+				assert.Contains(t, args, "--nnodes 3", p.Name)
+			}
+		},
+	}, {
+		// The new Deployment starts at one replica, as every Deployment's
+		// first create does (docs/serving.md), and the HPA raises it within
+		// its sync period: the model serves throughout, at one replica at
+		// least, not at its budget's floor.
+		name:    "back to one node: groups to a Deployment, serving throughout",
+		edit:    func(_ *testing.T, text string) string { return text },
+		serving: 1,
+		check: func(t *testing.T, ns string) {
+			require.Eventually(t, func() bool { return getDeployment(t, ns, model).Status.AvailableReplicas == 3 }, 2*time.Minute, time.Second,
+				"the HPA raises the new Deployment to its minimum")
+			_, _, err := kubectl.Run(nil, "-n", ns, "get", "leaderworkersets.leaderworkerset.x-k8s.io", model)
+			assert.Error(t, err, "the groups are gone")
+		},
+	}}
+	prev := stackConfig(t, stack)
+	defer func() {
+		require.NoError(t, os.WriteFile(file, []byte(original), 0o644))
+	}()
+	for _, step := range steps {
+		require.NoError(t, os.WriteFile(file, []byte(step.edit(t, original)), 0o644))
+		next := stackConfig(t, stack)
+		require.NoError(t, localcluster.PrepareNodes(kubectl, next), "room for the groups")
+		t.Run(step.name, func(t *testing.T) {
+			floors := availabilityFloors(prev, next)
+			if step.serving > 0 {
+				floors[model] = step.serving
+			}
+			applyWithFloors(t, stack, floors, next)
+			step.check(t, next.Namespace.Name)
+		})
+		prev = next
+	}
+}
+
+// getGroups reads a LeaderWorkerSet.
+func getGroups(t *testing.T, ns, name string) localcluster.LeaderWorkerSetStatus {
+	t.Helper()
+	var l localcluster.LeaderWorkerSetStatus
+	require.NoError(t, kubectl.GetJSON(&l, "-n", ns, "leaderworkersets.leaderworkerset.x-k8s.io", name))
+	return l
+}
+
+// runningPodsOf are the live pods of a model: its Deployment's or its groups'.
+func runningPodsOf(t *testing.T, ns, server string) []corev1.Pod {
+	t.Helper()
+	var list corev1.PodList
+	require.NoError(t, kubectl.GetJSON(&list, "-n", ns, "pods", "-l", labels.Instance+"="+server))
+	var out []corev1.Pod
+	for _, p := range list.Items {
+		if p.DeletionTimestamp == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
