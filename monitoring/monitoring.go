@@ -55,6 +55,10 @@ type Args struct {
 	// Pickers are the endpoint pickers' Deployments (pooled models' routing);
 	// their pods are named after them.
 	Pickers []string
+	// Groups are the LeaderWorkerSets of multi-node models. Each has a
+	// leaders' StatefulSet of its own name, whose ready replicas are the
+	// groups that serve.
+	Groups []string
 	// Queues are the models that scale on a queue.
 	Queues []QueueSignal
 	// CronJob is the schedule's CronJob, and MissedAfterSeconds how late its
@@ -158,6 +162,15 @@ func (a Alert) rule() map[string]any {
 	}
 }
 
+// alternation is a regular expression matching exactly one of names.
+func alternation(names []string) string {
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = regexp.QuoteMeta(n)
+	}
+	return strings.Join(quoted, "|")
+}
+
 // Alerts are the platform's alerting rules for args.
 func Alerts(args Args) []Alert {
 	ns := fmt.Sprintf("namespace=%q", args.Namespace)
@@ -165,11 +178,7 @@ func Alerts(args Args) []Alert {
 	inferencePods := fmt.Sprintf(`%s,pod=~"%s.+"`, ns, regexp.QuoteMeta(args.InferenceDeploymentPrefix))
 	var pickers string
 	if len(args.Pickers) > 0 {
-		quoted := make([]string, len(args.Pickers))
-		for i, p := range args.Pickers {
-			quoted[i] = regexp.QuoteMeta(p)
-		}
-		pickers = strings.Join(quoted, "|")
+		pickers = alternation(args.Pickers)
 		// A picker's Deployment starts like a model's: keep it out of the
 		// models' alerts, it has its own.
 		inference += fmt.Sprintf(`,deployment!~"%s"`, pickers)
@@ -224,6 +233,15 @@ func Alerts(args Args) []Alert {
 			For: "5m", Severity: "warning",
 			Summary: "the claim {{ $labels.persistentvolumeclaim }} is more than 85% full",
 		},
+	}
+	if len(args.Groups) > 0 {
+		alerts = append(alerts, Alert{
+			Name:     "LLMInferenceNoReadyGroup",
+			Expr:     fmt.Sprintf(`kube_statefulset_status_replicas_ready{%s,statefulset=~"%s"} == 0`, ns, alternation(args.Groups)),
+			For:      "5m",
+			Severity: "critical",
+			Summary:  "{{ $labels.statefulset }} has no ready leader: the multi-node model serves nothing",
+		})
 	}
 	if pickers != "" {
 		alerts = append(alerts, Alert{

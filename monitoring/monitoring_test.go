@@ -29,6 +29,7 @@ var args = monitoring.Args{
 		{Workload: labels.Workload{Name: "inference", Instance: "inference-mistral", Component: "serving"}, Port: "metrics", Path: "/metrics"},
 	},
 	Queues: []monitoring.QueueSignal{{Model: "mistral", Deployment: "inference-mistral", Series: "vllm:num_requests_waiting", Target: "8"}},
+	Groups: []string{"inference-deepseek-v3"},
 }
 
 func TestMonitorsAndRuleFromArgs(t *testing.T) {

@@ -311,6 +311,9 @@ func monitoringArgs(cfg config.Config, s *Stack) monitoring.Args {
 	}
 	for i, m := range cfg.Serving.Models {
 		args.Targets = append(args.Targets, monitoring.Target{Workload: s.Models[i].Workload, Port: s.Models[i].MetricsPort, Path: m.MetricsPath})
+		if m.MultiNode() {
+			args.Groups = append(args.Groups, names.Inference(m.Name))
+		}
 		if a := m.Autoscaling; a.Enabled && a.Metric == config.MetricPods {
 			args.Queues = append(args.Queues, monitoring.QueueSignal{Model: m.Name, Deployment: names.Inference(m.Name), Series: a.SeriesName(), Target: string(a.TargetAverageValue)})
 		}
