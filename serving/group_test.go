@@ -20,13 +20,7 @@ import (
 
 // multiNode is prod with its 70B model on groups of two 4-GPU nodes.
 func multiNode(t *testing.T) *stacktest.Result {
-	c := stacktest.Load(t, "prod")
-	c.Set(t, "serving.models[0].nodes", 2)
-	c.Set(t, "serving.models[0].args", []any{"--model", "$(MODEL_PATH)", "--served-model-name", "meta-llama/Meta-Llama-3-70B-Instruct",
-		"--tensor-parallel-size", "4", "--pipeline-parallel-size", "2", "--port", "8000"})
-	c.Set(t, "serving.models[0].scheduling.schedulerName", "volcano")
-	c.Set(t, "namespace.quota", map[string]any{"cpu": "640", "memory": "4Ti", "gpus": 64, "pods": 64, "storage": "8Ti"})
-	return stacktest.Run(t, c)
+	return stacktest.Run(t, stacktest.MultiNodeProd(t))
 }
 
 // leaderWorkerSet is the part of a LeaderWorkerSet the tests read.

@@ -392,13 +392,11 @@ func TestSecretInsideASectionIsRefusedAtItsPath(t *testing.T) {
 	assert.NotContains(t, err.Error(), "Europe/Paris", "the value is never echoed")
 }
 
-// multiNode is what makes prod's 70B model a 2-node model, with set on top.
+// multiNode is what makes prod's 70B model a 2-node model, with set on top
+// (and no gang scheduler, unless set names one).
 func multiNode(set map[string]any) map[string]any {
-	out := map[string]any{
-		"serving.models[0].nodes": 2,
-		"serving.models[0].args":  []any{"--model", "$(MODEL_PATH)", "--served-model-name", "llama", "--tensor-parallel-size", "4", "--pipeline-parallel-size", "2", "--port", "8000"},
-		"namespace.quota":         map[string]any{"cpu": "640", "memory": "4Ti", "gpus": 64, "pods": 64, "storage": "8Ti"},
-	}
+	out := stacktest.MultiNode()
+	delete(out, "serving.models[0].scheduling.schedulerName")
 	for k, v := range set {
 		out[k] = v
 	}

@@ -10,20 +10,8 @@ import (
 	"llm-platform/internal/stacktest"
 )
 
-// multiNodeProd is prod with its 70B model spread over two nodes of four
-// GPUs each: tensor parallel within a node, pipeline parallel across.
-func multiNodeProd(t *testing.T) *stacktest.Config {
-	c := stacktest.Load(t, "prod")
-	c.Set(t, "serving.models[0].nodes", 2)
-	c.Set(t, "serving.models[0].args", []any{"--model", "$(MODEL_PATH)", "--served-model-name", "meta-llama/Meta-Llama-3-70B-Instruct",
-		"--tensor-parallel-size", "4", "--pipeline-parallel-size", "2", "--port", "8000"})
-	c.Set(t, "serving.models[0].scheduling.schedulerName", "volcano")
-	c.Set(t, "namespace.quota.gpus", 64)
-	c.Set(t, "namespace.quota.pods", 64)
-	c.Set(t, "namespace.quota.cpu", "640")
-	c.Set(t, "namespace.quota.memory", "4Ti")
-	return c
-}
+// multiNodeProd is prod with its 70B model on groups of two nodes.
+func multiNodeProd(t *testing.T) *stacktest.Config { return stacktest.MultiNodeProd(t) }
 
 func TestMultiNodeModelIsValid(t *testing.T) {
 	res, err := load(multiNodeProd(t))

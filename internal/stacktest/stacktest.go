@@ -295,3 +295,26 @@ func mustDecode(t testing.TB, o mock.Object, out any) {
 		t.Fatal(err)
 	}
 }
+
+// MultiNode are the values that make prod's 70B model a model of groups of
+// two 4-GPU nodes (tensor parallel within a node, pipeline parallel
+// across), with a quota that holds them; set on top of prod by MultiNodeProd.
+func MultiNode() map[string]any {
+	return map[string]any{
+		"serving.models[0].nodes": 2,
+		"serving.models[0].args": []any{"--model", "$(MODEL_PATH)", "--served-model-name", "meta-llama/Meta-Llama-3-70B-Instruct",
+			"--tensor-parallel-size", "4", "--pipeline-parallel-size", "2", "--port", "8000"},
+		"serving.models[0].scheduling.schedulerName": "volcano",
+		"namespace.quota": map[string]any{"cpu": "640", "memory": "4Ti", "gpus": 64, "pods": 64, "storage": "8Ti"},
+	}
+}
+
+// MultiNodeProd is prod with MultiNode set.
+func MultiNodeProd(t testing.TB) *Config {
+	t.Helper()
+	c := Load(t, "prod")
+	for k, v := range MultiNode() {
+		c.Set(t, k, v)
+	}
+	return c
+}
