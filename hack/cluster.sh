@@ -13,6 +13,8 @@
 #   hack/cluster.sh custom-metrics
 #                           run the custom-metrics test adapter beside it and
 #                           register it as custom.metrics.k8s.io (idempotent)
+#   hack/cluster.sh lws     (re)start the LeaderWorkerSet controller beside it
+#                           (up does this; idempotent)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,6 +31,7 @@ PROMETHEUS_OPERATOR_VERSION=$(sed -n 's/.* prometheus-operator \(v[^ ]*\).*/\1/p
 KEDA_VERSION=$(sed -n 's/.* keda \(v[^ ]*\).*/\1/p' <<<"$versions")
 GATEWAY_API_VERSION=$(sed -n 's/.* gateway-api \(v[^ ]*\).*/\1/p' <<<"$versions")
 GATEWAY_API_INFERENCE_EXTENSION_VERSION=$(sed -n 's/.* gateway-api-inference-extension \(v[^ ]*\).*/\1/p' <<<"$versions")
+LWS_VERSION=$(sed -n 's/.* lws \(v[^ ]*\).*/\1/p' <<<"$versions")
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -111,6 +114,7 @@ up() {
   fi
   if running; then
     log "cluster $name already runs (kubeconfig: ${kubeconfig#$root/})"
+    lws_controller
     real_nodes
     return
   fi
@@ -136,6 +140,7 @@ up() {
     --wait 2m >"$root/build/kwokctl-$name.log" 2>&1 ||
     { cat "$root/build/kwokctl-$name.log" >&2; exit 1; }
   apply_crds
+  lws_controller
   real_nodes
   log "cluster $name is ready (kubeconfig: ${kubeconfig#$root/}, log: build/kwokctl-$name.log)"
 }
@@ -206,28 +211,146 @@ stop_custom_metrics() {
   fi
 }
 
+# lws_pid: the pid of this cluster's LeaderWorkerSet controller, if it runs
+# (a pid file left behind may name another process by now).
+lws_pid() {
+  local f="$root/build/lws-$name/pid" pid
+  [ -f "$f" ] || return 1
+  pid=$(cat "$f")
+  [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "^$bin/lws-controller-manager " || return 1
+  echo "$pid"
+}
+
+# lws_controller: runs the LeaderWorkerSet controller manager (sigs.k8s.io/lws)
+# beside the cluster, a process of this machine like the control plane's, so
+# that a LeaderWorkerSet gets its leader StatefulSet, a worker StatefulSet per
+# group and its headless Service. Its admission webhooks are part of it, not
+# an option: the pod webhook gives each pod of a group its group-index,
+# group-key and worker-index labels and the LWS_* variables, and the
+# controller finds a group's workers by those labels. They are served for
+# real, over TLS on 127.0.0.1, with a CA and a serving certificate of our own
+# (the manager's own certificate rotation, which wants an in-cluster Service
+# and Secret, is off): the module's webhook configurations are applied with
+# each Service reference turned into a URL and the CA as caBundle. Leader
+# election is off. The webhook, metrics and health ports are free ports of
+# this machine, so clusters can run side by side. Idempotent: a controller
+# that runs is kept, and its webhook configurations applied again.
+lws_controller() {
+  running || { echo "cluster $name is not running; hack/cluster.sh up first" >&2; exit 1; }
+  local dir="$root/build/lws-$name" mod ports wport mport hport ca err
+  mod=$(module_dir sigs.k8s.io/lws "$LWS_VERSION")
+  mkdir -p "$dir"
+  # A cluster started before the controller was part of up lacks its CRDs.
+  kc get crd leaderworkersets.leaderworkerset.x-k8s.io disaggregatedsets.disaggregatedset.x-k8s.io >/dev/null 2>&1 || apply_crds
+  if lws_pid >/dev/null; then
+    read -r wport mport hport <"$dir/ports"
+  else
+    # A fresh CA and certificate at every start: nothing to keep or renew.
+    rm -rf "$dir/certs"
+    mkdir -p "$dir/certs"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+      -subj "/CN=lws-webhook-ca-$name" -keyout "$dir/certs/ca.key" -out "$dir/certs/ca.crt" 2>/dev/null
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=127.0.0.1" \
+      -keyout "$dir/certs/tls.key" -out "$dir/certs/tls.csr" 2>/dev/null
+    openssl x509 -req -in "$dir/certs/tls.csr" -CA "$dir/certs/ca.crt" -CAkey "$dir/certs/ca.key" \
+      -CAcreateserial -days 3650 -out "$dir/certs/tls.crt" \
+      -extfile <(printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n') 2>/dev/null
+    # Three ports held open at once, so no two are the same.
+    ports=$(python3 -c 'import socket
+ss = [socket.socket() for _ in range(3)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in ss))')
+    echo "$ports" >"$dir/ports"
+    read -r wport mport hport <<<"$ports"
+    {
+      echo "apiVersion: config.lws.x-k8s.io/v1alpha1"
+      echo "kind: Configuration"
+      echo "leaderElection: {leaderElect: false}"
+      echo "internalCertManagement: {enable: false}"
+      echo "webhook: {host: 127.0.0.1, port: $wport, certDir: $dir/certs}"
+      echo "metrics: {bindAddress: '127.0.0.1:$mport'}"
+      echo "health: {healthProbeBindAddress: '127.0.0.1:$hport'}"
+    } >"$dir/config.yaml"
+    # setsid: the controller outlives this script, like the control plane's processes.
+    setsid "$bin/lws-controller-manager" --config "$dir/config.yaml" --kubeconfig "$kubeconfig" \
+      --zap-log-level=info >"$dir/manager.log" 2>&1 </dev/null &
+    echo $! >"$dir/pid"
+  fi
+  # The module's webhook configurations (config/webhook, whose pod webhooks
+  # select only pods labelled leaderworkerset.sigs.k8s.io/name), named as
+  # upstream's release names them, each `service:` block made a `url:`.
+  ca=$(base64 -w0 <"$dir/certs/ca.crt")
+  kc kustomize "$mod/config/webhook" |
+    awk -v url="https://127.0.0.1:$wport" -v ca="$ca" '
+      function flush() { if (doc != "" && !skip) printf "---\n%s", doc; doc = ""; skip = 0 }
+      insvc {
+        match($0, /^ */)
+        if (RLENGTH > svcindent) { if ($1 == "path:") path = $2; next }
+        doc = doc pad "url: " url path "\n" pad "caBundle: " ca "\n"; insvc = 0
+      }
+      /^---$/ { flush(); next }
+      /^kind: Service$/ { skip = 1 }
+      /^ +service:$/ { match($0, /^ */); svcindent = RLENGTH; pad = substr($0, 1, RLENGTH); insvc = 1; path = ""; next }
+      /^  name: (mutating|validating)-webhook-configuration$/ { sub(/name: /, "name: lws-") }
+      { doc = doc $0 "\n" }
+      END {
+        if (insvc) doc = doc pad "url: " url path "\n" pad "caBundle: " ca "\n"
+        flush()
+      }' >"$dir/webhooks.yaml"
+  kc apply --server-side -f "$dir/webhooks.yaml" >/dev/null
+  # Ready when the API server has an answer from both LeaderWorkerSet
+  # webhooks: a server-side dry run goes through them and stores nothing.
+  local probe="apiVersion: leaderworkerset.x-k8s.io/v1
+kind: LeaderWorkerSet
+metadata: {name: lws-webhook-probe, namespace: default}
+spec: {leaderWorkerTemplate: {workerTemplate: {spec: {containers: [{name: probe, image: probe}]}}}}"
+  for _ in $(seq 60); do
+    lws_pid >/dev/null || break
+    if err=$(kc create --dry-run=server -o name -f - <<<"$probe" 2>&1); then
+      log "LeaderWorkerSet controller $LWS_VERSION runs beside $name, webhooks on 127.0.0.1:$wport (log: ${dir#$root/}/manager.log)"
+      return
+    fi
+    sleep 1
+  done
+  echo "the LeaderWorkerSet controller does not answer its webhooks: ${err:-it exited} (log: ${dir#$root/}/manager.log):" >&2
+  tail -20 "$dir/manager.log" >&2
+  exit 1
+}
+
+stop_lws() {
+  local pid
+  if pid=$(lws_pid); then
+    kill "$pid" 2>/dev/null || true
+  fi
+  rm -f "$root/build/lws-$name/pid"
+}
+
 # apply_crds: the CustomResourceDefinitions of the operators a stack's objects
 # belong to, from the operators' own modules, so the API server validates the
 # stack's PodMonitors, PrometheusRules, ScaledObjects, HTTPRoutes and
 # InferencePools strictly. The operators themselves do not run here (the
-# endpoint picker does, in the tests that need it). Only the InferencePool CRD
+# endpoint picker does, in the tests that need it; the LeaderWorkerSet
+# controller does, see lws_controller, and its manager wants both of its
+# CRDs, DisaggregatedSet too). Only the InferencePool CRD
 # of the inference extension: with its alpha CRDs present the picker v1.5.0
 # watches them too.
 apply_crds() {
-  local po keda gw gie
+  local po keda gw gie lws
   po="$(module_dir github.com/prometheus-operator/prometheus-operator "$PROMETHEUS_OPERATOR_VERSION")/example/prometheus-operator-crd"
   keda="$(module_dir github.com/kedacore/keda/v2 "$KEDA_VERSION")/config/crd/bases"
   gw="$(module_dir sigs.k8s.io/gateway-api "$GATEWAY_API_VERSION")/config/crd/standard"
   gie="$(module_dir sigs.k8s.io/gateway-api-inference-extension "$GATEWAY_API_INFERENCE_EXTENSION_VERSION")/config/crd/bases"
+  lws="$(module_dir sigs.k8s.io/lws "$LWS_VERSION")/config/crd/bases"
   # The standard channel's safe-upgrades file is an admission policy, not a CRD.
   local gwfiles=()
   for f in "$gw"/gateway.networking.k8s.io_*.yaml; do
     [[ $f == *vap_safeupgrades* ]] || gwfiles+=(-f "$f")
   done
-  kc apply --server-side -f "$po" -f "$keda" "${gwfiles[@]}" -f "$gie/inference.networking.k8s.io_inferencepools.yaml" >/dev/null
+  kc apply --server-side -f "$po" -f "$keda" "${gwfiles[@]}" -f "$gie/inference.networking.k8s.io_inferencepools.yaml" -f "$lws" >/dev/null
   # A CRD just created may have no status yet, and kubectl wait then fails at
   # once instead of waiting: retry until each is Established.
   local crds="crd/podmonitors.monitoring.coreos.com crd/prometheusrules.monitoring.coreos.com crd/scaledobjects.keda.sh crd/httproutes.gateway.networking.k8s.io crd/inferencepools.inference.networking.k8s.io"
+  crds+=" crd/leaderworkersets.leaderworkerset.x-k8s.io crd/disaggregatedsets.disaggregatedset.x-k8s.io"
   for _ in $(seq 30); do
     # shellcheck disable=SC2086
     kc wait --for condition=Established --timeout 10s $crds >/dev/null 2>&1 && return
@@ -261,6 +384,7 @@ down() {
     "$root/hack/realnode.sh" down "$name" || log "could not remove every trace of the real nodes of $name (see above)"
   fi
   stop_custom_metrics
+  stop_lws
   "$bin/kwokctl" delete cluster --name "$name" --kubeconfig "$kubeconfig" >>"$root/build/kwokctl-$name.log" 2>&1 || true
   log "cluster $name deleted"
 }
@@ -269,6 +393,7 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   custom-metrics) custom_metrics ;;
+  lws) lws_controller ;;
   status) if running; then echo "cluster $name runs"; else echo "cluster $name is not running"; exit 1; fi ;;
-  *) echo "usage: $0 up|down|status|custom-metrics" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|custom-metrics|lws" >&2; exit 2 ;;
 esac
