@@ -537,10 +537,16 @@ func TestMultiNodeModelDayTwo(t *testing.T) {
 	file := filepath.Join(work, "Pulumi."+stack+".yaml")
 	original := readFile(t, "Pulumi."+stack+".yaml")
 	model := names.Inference("llama-3-70b")
+	// roomy is the namespace quota the groups need: a change of workload
+	// runs the new one beside the old (config.Regrouped), so the quota is
+	// lowered only in a later change, once the old one is gone.
+	roomy := func(t *testing.T, text string) string {
+		text = replace("gpus: 32", "gpus: 72")(t, text)
+		return replace("memory: 2Ti", "memory: 3Ti")(t, text)
+	}
 	groups := func(nodes int) func(*testing.T, string) string {
 		return func(t *testing.T, text string) string {
-			text = replace("gpus: 32", "gpus: 72")(t, text)
-			text = replace("memory: 2Ti", "memory: 3Ti")(t, text)
+			text = roomy(t, text)
 			text = replace("maxReplicas: 6", "maxReplicas: 4")(t, text)
 			text = replace(`"--tensor-parallel-size", "4", "--port", "8000"]`,
 				fmt.Sprintf(`"--tensor-parallel-size", "4", "--pipeline-parallel-size", "%d", "--port", "8000"]`, nodes))(t, text)
@@ -590,7 +596,7 @@ func TestMultiNodeModelDayTwo(t *testing.T) {
 		// its sync period: the model serves throughout, at one replica at
 		// least, not at its budget's floor.
 		name:    "back to one node: groups to a Deployment, serving throughout",
-		edit:    func(_ *testing.T, text string) string { return text },
+		edit:    roomy,
 		serving: 1,
 		check: func(t *testing.T, ns string) {
 			require.Eventually(t, func() bool { return getDeployment(t, ns, model).Status.AvailableReplicas == 3 }, 2*time.Minute, time.Second,
