@@ -15,40 +15,18 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 
+	"llm-platform/internal/group"
 	"llm-platform/internal/localcluster"
 )
 
-// The LeaderWorkerSet labels and variables this test relies on (sigs.k8s.io/lws v0.9.0).
+// Labels of LeaderWorkerSet (sigs.k8s.io/lws v0.9.0) the stack itself does
+// not use; the others are internal/group's.
 const (
-	lwsName        = "leaderworkerset.sigs.k8s.io/name"
-	lwsGroupIndex  = "leaderworkerset.sigs.k8s.io/group-index"
-	lwsGroupKey    = "leaderworkerset.sigs.k8s.io/group-key"
-	lwsWorkerIndex = "leaderworkerset.sigs.k8s.io/worker-index"
-	lwsRevision    = "leaderworkerset.sigs.k8s.io/template-revision-hash"
+	lwsName     = "leaderworkerset.sigs.k8s.io/name"
+	lwsRevision = "leaderworkerset.sigs.k8s.io/template-revision-hash"
 )
-
-// leaderWorkerSet is what this test reads of a LeaderWorkerSet.
-type leaderWorkerSet struct {
-	metav1.ObjectMeta `json:"metadata"`
-	Status            struct {
-		Conditions      []metav1.Condition `json:"conditions"`
-		Replicas        int32              `json:"replicas"`
-		ReadyReplicas   int32              `json:"readyReplicas"`
-		UpdatedReplicas int32              `json:"updatedReplicas"`
-		HPAPodSelector  string             `json:"hpaPodSelector"`
-	} `json:"status"`
-}
-
-func (l leaderWorkerSet) condition(typ string) metav1.ConditionStatus {
-	for _, c := range l.Status.Conditions {
-		if c.Type == typ {
-			return c.Status
-		}
-	}
-	return ""
-}
 
 // The LeaderWorkerSet controller that hack/cluster.sh runs beside the control
 // plane, webhooks included: a LeaderWorkerSet of 2 groups of 2 gets its pods
@@ -81,8 +59,8 @@ func TestLeaderWorkerSetGroupsRunOnTheGPUNodes(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, res.Warnings)
 
-	get := func() leaderWorkerSet {
-		var l leaderWorkerSet
+	get := func() localcluster.LeaderWorkerSetStatus {
+		var l localcluster.LeaderWorkerSetStatus
 		require.NoError(t, kubectl.GetJSON(&l, "-n", ns, "leaderworkerset", set))
 		return l
 	}
@@ -109,7 +87,7 @@ func TestLeaderWorkerSetGroupsRunOnTheGPUNodes(t *testing.T) {
 			}
 			l := get()
 			return l.Status.ReadyReplicas == int32(groups) && l.Status.UpdatedReplicas == int32(groups) &&
-				l.condition("Available") == metav1.ConditionTrue
+				l.Available()
 		}
 	}
 	waitFor(t, "2 groups of 2 Ready", 20*time.Second, settled(2))
@@ -122,19 +100,19 @@ func TestLeaderWorkerSetGroupsRunOnTheGPUNodes(t *testing.T) {
 			for i, p := range []corev1.Pod{leader, worker} {
 				require.NotEmpty(t, p.Name, "group %d, worker %d", g, i)
 				assert.Equal(t, set, p.Labels[lwsName], p.Name)
-				assert.Equal(t, fmt.Sprint(g), p.Labels[lwsGroupIndex], p.Name)
-				assert.Equal(t, fmt.Sprint(i), p.Labels[lwsWorkerIndex], p.Name)
+				assert.Equal(t, fmt.Sprint(g), p.Labels[group.GroupIndexLabel], p.Name)
+				assert.Equal(t, fmt.Sprint(i), p.Labels[group.WorkerIndexLabel], p.Name)
 				assert.NotEmpty(t, p.Labels[lwsRevision], p.Name)
-				assert.Equal(t, leader.Labels[lwsGroupKey], p.Labels[lwsGroupKey], "%s: one key per group", p.Name)
+				assert.Equal(t, leader.Labels[group.GroupKeyLabel], p.Labels[group.GroupKeyLabel], "%s: one key per group", p.Name)
 				assert.Equal(t, map[string]string{
-					"LWS_LEADER_ADDRESS": fmt.Sprintf("%s-%d.%s.%s", set, g, set, ns),
-					"LWS_GROUP_SIZE":     "2",
-					"LWS_WORKER_INDEX":   fmt.Sprint(i),
+					group.LeaderAddressVar: fmt.Sprintf("%s-%d.%s.%s", set, g, set, ns),
+					group.SizeVar:          "2",
+					group.WorkerIndexVar:   fmt.Sprint(i),
 				}, env(p.Spec.Containers[0]), p.Name)
 				assert.Contains(t, nodes, p.Spec.NodeName, p.Name)
 			}
 		}
-		assert.NotEqual(t, ps[set+"-0"].Labels[lwsGroupKey], ps[set+"-1"].Labels[lwsGroupKey])
+		assert.NotEqual(t, ps[set+"-0"].Labels[group.GroupKeyLabel], ps[set+"-1"].Labels[group.GroupKeyLabel])
 
 		// The leaders' StatefulSet, one workers' StatefulSet per group (named
 		// for its leader pod) and the headless Service the address names.
@@ -169,7 +147,7 @@ func TestLeaderWorkerSetGroupsRunOnTheGPUNodes(t *testing.T) {
 		require.NoError(t, err, stderr)
 		waitFor(t, "3 groups Ready", 20*time.Second, settled(3))
 		l := get()
-		assert.Equal(t, lwsName+"="+set+","+lwsWorkerIndex+"=0", l.Status.HPAPodSelector, "an HPA selects the leaders")
+		assert.Equal(t, lwsName+"="+set+","+group.WorkerIndexLabel+"=0", l.Status.HPAPodSelector, "an HPA selects the leaders")
 		var scale struct {
 			Status struct {
 				Replicas int32  `json:"replicas"`
@@ -193,7 +171,7 @@ func TestLeaderWorkerSetGroupsRunOnTheGPUNodes(t *testing.T) {
 		go func() {
 			defer close(finished)
 			for {
-				var l leaderWorkerSet
+				var l localcluster.LeaderWorkerSetStatus
 				if kubectl.GetJSON(&l, "-n", ns, "leaderworkerset", set) == nil {
 					var s []string
 					for _, c := range l.Status.Conditions {
@@ -235,8 +213,8 @@ func TestLeaderWorkerSetGroupsRunOnTheGPUNodes(t *testing.T) {
 			return strings.Contains(s, "UpdateInProgress=True(GroupsUpdating)")
 		}), "UpdateInProgress was reported: %q", seen)
 		l := get()
-		assert.Equal(t, metav1.ConditionTrue, l.condition("Available"))
-		assert.Equal(t, metav1.ConditionFalse, l.condition("UpdateInProgress"))
+		assert.True(t, l.Available())
+		assert.False(t, meta.IsStatusConditionTrue(l.Status.Conditions, "UpdateInProgress"))
 	})
 }
 
