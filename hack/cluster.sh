@@ -157,13 +157,13 @@ custom_metrics() {
   running || { echo "cluster $name is not running; hack/cluster.sh up first" >&2; exit 1; }
   local dir="$root/build/custom-metrics-$name" port
   mkdir -p "$dir"
-  if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+  if adapter_pid >/dev/null; then
     port=$(cat "$dir/port")
   else
     if (exec 3<>/dev/tcp/127.0.0.1/8080) 2>/dev/null; then
       echo "port 8080 is taken: the test adapter writes metrics there (another cluster's adapter?)" >&2; exit 1
     fi
-    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    port=$(free_ports 1)
     echo "$port" >"$dir/port"
     # setsid: the adapter outlives this script, like the control plane's processes.
     setsid "$bin/test-adapter" --secure-port="$port" --bind-address=127.0.0.1 --cert-dir="$dir/certs" \
@@ -191,7 +191,7 @@ custom_metrics() {
     done
   } | kc apply --server-side -f - >/dev/null
   for _ in $(seq 60); do
-    kill -0 "$(cat "$dir/pid")" 2>/dev/null || break
+    adapter_pid >/dev/null || break
     if kc get --raw /apis/custom.metrics.k8s.io/v1beta2 >/dev/null 2>&1; then
       log "custom.metrics.k8s.io served by the test adapter on 127.0.0.1:$port (log: ${dir#$root/}/adapter.log)"
       return
@@ -204,22 +204,36 @@ custom_metrics() {
 }
 
 stop_custom_metrics() {
-  local dir="$root/build/custom-metrics-$name"
-  if [ -f "$dir/pid" ]; then
-    kill "$(cat "$dir/pid")" 2>/dev/null || true
-    rm -f "$dir/pid"
+  local pid
+  if pid=$(adapter_pid); then
+    kill "$pid" 2>/dev/null || true
   fi
+  rm -f "$root/build/custom-metrics-$name/pid"
 }
 
-# lws_pid: the pid of this cluster's LeaderWorkerSet controller, if it runs
-# (a pid file left behind may name another process by now).
-lws_pid() {
-  local f="$root/build/lws-$name/pid" pid
-  [ -f "$f" ] || return 1
-  pid=$(cat "$f")
-  [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "^$bin/lws-controller-manager " || return 1
+# pid_of FILE PROGRAM: the pid in FILE, if that process runs PROGRAM (a pid
+# file left behind may name another process by now).
+pid_of() {
+  local pid
+  [ -f "$1" ] || return 1
+  pid=$(cat "$1")
+  [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "^$2 " || return 1
   echo "$pid"
 }
+
+# free_ports N: N free TCP ports of 127.0.0.1, held open at once while they
+# are picked, so no two are the same.
+free_ports() {
+  python3 -c 'import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in ss))' "$1"
+}
+
+# adapter_pid, lws_pid: the pids of this cluster's test adapter and
+# LeaderWorkerSet controller, if they run.
+adapter_pid() { pid_of "$root/build/custom-metrics-$name/pid" "$bin/test-adapter"; }
+lws_pid() { pid_of "$root/build/lws-$name/pid" "$bin/lws-controller-manager"; }
 
 # lws_controller: runs the LeaderWorkerSet controller manager (sigs.k8s.io/lws)
 # beside the cluster, a process of this machine like the control plane's, so
@@ -255,11 +269,7 @@ lws_controller() {
     openssl x509 -req -in "$dir/certs/tls.csr" -CA "$dir/certs/ca.crt" -CAkey "$dir/certs/ca.key" \
       -CAcreateserial -days 3650 -out "$dir/certs/tls.crt" \
       -extfile <(printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n') 2>/dev/null
-    # Three ports held open at once, so no two are the same.
-    ports=$(python3 -c 'import socket
-ss = [socket.socket() for _ in range(3)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in ss))')
+    ports=$(free_ports 3)
     echo "$ports" >"$dir/ports"
     read -r wport mport hport <<<"$ports"
     {

@@ -28,7 +28,22 @@ func newGroup(args Args, cacheClaim pulumi.StringInput, claimTemplate pulumi.Str
 		WorkerPod:       pod,
 	}
 	if args.GroupDomainLabel != "" {
+		// On the LeaderWorkerSet, where its controller reads it for the
+		// leaders, and in the templates, where its pod webhook reads it:
+		// a change of domain label is then a rollout, not only a rule for
+		// groups created later.
 		g.Annotations = map[string]string{group.ExclusiveTopologyAnnotation: args.GroupDomainLabel}
+		g.PodAnnotations = map[string]string{group.ExclusiveTopologyAnnotation: args.GroupDomainLabel}
+	}
+	if args.QueueName != "" {
+		if args.SchedulerName == group.VolcanoScheduler {
+			if g.Annotations == nil {
+				g.Annotations = map[string]string{}
+			}
+			g.Annotations[group.VolcanoQueueAnnotation] = args.QueueName
+		} else {
+			g.Labels = map[string]string{group.KueueQueueLabel: args.QueueName}
+		}
 	}
 	return g
 }

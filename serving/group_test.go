@@ -63,10 +63,11 @@ func TestMultiNodeModelIsALeaderWorkerSetOfGroups(t *testing.T) {
 	assert.Equal(t, 3, *spec.Replicas, "created at the autoscaler's minimum")
 	assert.Equal(t, []string{"spec.replicas"}, res.Resource(t, "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet", "inference-llama-3-70b-leaderworkerset").IgnoreChanges,
 		"and from then on the autoscaler's count is kept")
-	// prod has spare capacity and a ReadWriteMany cache: a surge group.
+	// prod has spare capacity and a ReadWriteMany cache, which would let a
+	// Deployment surge; spare room for one pod is not room for a group.
 	assert.Equal(t, "RollingUpdate", spec.RolloutStrategy.Type)
-	assert.Equal(t, 1, spec.RolloutStrategy.RollingUpdateConfiguration.MaxSurge)
-	assert.Equal(t, 0, spec.RolloutStrategy.RollingUpdateConfiguration.MaxUnavailable)
+	assert.Equal(t, 0, spec.RolloutStrategy.RollingUpdateConfiguration.MaxSurge, "no surge group")
+	assert.Equal(t, 1, spec.RolloutStrategy.RollingUpdateConfiguration.MaxUnavailable, "one group at a time")
 	assert.Equal(t, "condition=Available", l.Metadata.Annotations["pulumi.com/waitFor"], "pulumi up waits for the groups")
 }
 
@@ -186,4 +187,49 @@ func TestGroupPodsReachEachOtherOnTheLaunchPorts(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 2, found, "out to the group: the store and the range")
+}
+
+// A gang scheduler's queue reaches LeaderWorkerSet the way each expects
+// it: Volcano's as an annotation LWS copies onto each group's PodGroup,
+// Kueue's as the label its LeaderWorkerSet integration reads.
+func TestGroupQueue(t *testing.T) {
+	for _, tc := range []struct {
+		scheduler         string
+		label, annotation string
+	}{
+		{scheduler: "volcano", annotation: group.VolcanoQueueAnnotation},
+		{scheduler: "", label: group.KueueQueueLabel},
+	} {
+		t.Run("scheduler "+tc.scheduler, func(t *testing.T) {
+			c := stacktest.MultiNodeProd(t)
+			c.Set(t, "serving.models[0].scheduling", map[string]any{"schedulerName": tc.scheduler, "queueName": "inference"})
+			var l leaderWorkerSet
+			stacktest.Run(t, c).Decode(t, "LeaderWorkerSet", "inference-llama-3-70b", &l)
+			if tc.label != "" {
+				assert.Equal(t, "inference", l.Metadata.Labels[tc.label])
+				assert.NotContains(t, l.Metadata.Annotations, group.VolcanoQueueAnnotation)
+			} else {
+				assert.Equal(t, "inference", l.Metadata.Annotations[tc.annotation])
+				assert.NotContains(t, l.Metadata.Labels, group.KueueQueueLabel)
+			}
+			assert.Equal(t, "pulumi", l.Metadata.Labels["app.kubernetes.io/managed-by"], "the workload's own labels stay")
+			assert.Equal(t, tc.scheduler, l.Spec.LeaderWorkerTemplate.WorkerTemplate.Spec.SchedulerName)
+		})
+	}
+}
+
+// The NVLink domain a group keeps to is in the pod templates too, where
+// LeaderWorkerSet's pod webhook reads it: a change of it is a new revision,
+// rolled out, not only a rule for groups created later.
+func TestGroupDomainIsPartOfTheRevision(t *testing.T) {
+	c := stacktest.MultiNodeProd(t)
+	c.Set(t, "gpuPool.groupDomainLabel", "nvidia.com/gpu.clique")
+	var l leaderWorkerSet
+	stacktest.Run(t, c).Decode(t, "LeaderWorkerSet", "inference-llama-3-70b", &l)
+	assert.Equal(t, "nvidia.com/gpu.clique", l.Metadata.Annotations[group.ExclusiveTopologyAnnotation])
+	tmpl := l.Spec.LeaderWorkerTemplate
+	assert.Equal(t, "nvidia.com/gpu.clique", tmpl.LeaderTemplate.Annotations[group.ExclusiveTopologyAnnotation])
+	assert.Equal(t, "nvidia.com/gpu.clique", tmpl.WorkerTemplate.Annotations[group.ExclusiveTopologyAnnotation])
+	assert.Equal(t, "true", tmpl.LeaderTemplate.Annotations["prometheus.io/scrape"], "the leader keeps its own annotations")
+	assert.NotContains(t, tmpl.WorkerTemplate.Annotations, "prometheus.io/scrape", "a worker serves no metrics")
 }

@@ -100,6 +100,10 @@ type Args struct {
 	// SchedulerName is the pods' scheduler ("" for the default), a gang
 	// scheduler for groups.
 	SchedulerName string
+	// QueueName, for groups, is the queue that admits each group whole: a
+	// Volcano Queue with SchedulerName group.VolcanoScheduler, else a Kueue
+	// LocalQueue.
+	QueueName string
 	// GroupDomainLabel, when set, is a node label naming NVLink or network
 	// domains: each group runs alone in one (LeaderWorkerSet's exclusive
 	// topology).
@@ -313,10 +317,12 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 // surge says whether a rollout may start a new pod before an old one stops:
 // the pool must have room for it, and the model's cache must attach to a
 // second node (a ReadWriteOnce claim cannot: the surge pod would wait on
-// Multi-Attach until the rollout's deadline).
+// Multi-Attach until the rollout's deadline). A group never surges: the
+// pool's spare capacity is room for one pod, and a surge group would need
+// Nodes nodes of it, its first pods holding GPUs while the rest stay Pending.
 func (a Args) surge() bool {
 	cached := a.Source == nil || (a.Source.Image == "" && a.Source.Claim == "")
-	return a.Pool.SpareCapacity && !(cached && a.Cache.AccessMode == "ReadWriteOnce")
+	return a.Pool.SpareCapacity && !a.multiNode() && !(cached && a.Cache.AccessMode == "ReadWriteOnce")
 }
 
 // container is the model server's container, running serverArgs.

@@ -91,6 +91,7 @@ var Changes = map[string]Change{
 	"serving.models[].gpuSelector":                RolledOut,
 	"serving.models[].nodes":                      Regrouped,
 	"serving.models[].scheduling":                 RolledOut,
+	"serving.models[].scheduling.queueName":       InPlace,
 	"serving.routing":                             InPlace,
 	"serving.routing.picker":                      RolledOut,
 	"pipeline.storage.size":                       InPlace,

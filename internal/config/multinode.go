@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"llm-platform/internal/group"
 	"llm-platform/internal/names"
 )
@@ -19,9 +21,7 @@ const maxGroupNodes = 1000
 // can read, and the risks a cluster without gang scheduling runs.
 func (c *checker) multiNode(key string, m Model, pool GPUPool) {
 	c.atLeast(key+".nodes", m.Nodes, 1)
-	if name := m.Scheduling.SchedulerName; name != "" {
-		c.dns1123Subdomain(key+".scheduling.schedulerName", name)
-	}
+	c.scheduling(key+".scheduling", m)
 	if !m.MultiNode() {
 		return
 	}
@@ -62,8 +62,49 @@ func (c *checker) multiNode(key string, m Model, pool GPUPool) {
 	if !strings.Contains(m.Image, "vllm") {
 		c.warn(key+".image", "%s: with nodes %d the stack launches vLLM's multi-node runtime (%s); a server that is not vLLM must accept those flags", m.Image, m.Nodes, strings.Join(group.OwnedFlags, ", "))
 	}
-	if m.Scheduling.SchedulerName == "" {
-		c.warn(key+".scheduling.schedulerName", "unset: the default scheduler places a group's %d pods one by one, so a partial group can hold its GPUs while the rest stays Pending (and two partial groups can deadlock); a gang scheduler (Volcano, Kueue) places a group whole or not at all", m.Nodes)
+	if tp, ok := flagValue(m.Args, "--tensor-parallel-size", "-tp"); ok && m.GPUs >= 1 {
+		// A tensor-parallel group of ranks must sit within a node, or span
+		// whole nodes (an NVLink domain): vLLM numbers ranks node by node,
+		// so a size that neither divides nor is a multiple of a node's GPUs
+		// puts some groups across a node boundary.
+		if n, err := strconv.Atoi(tp); err == nil && n >= 1 && m.GPUs%n != 0 && n%m.GPUs != 0 && !c.failed(key+".args") {
+			c.fail(key+".args", m.Args, fmt.Sprintf("asks for --tensor-parallel-size %d, which does not divide the %d GPUs of a node: some tensor-parallel groups would straddle two nodes", n, m.GPUs),
+				fmt.Sprintf(`["--tensor-parallel-size", "%d", "--pipeline-parallel-size", "%d"]`, m.GPUs, m.Nodes))
+		}
+	}
+	if dp, ok := flagValue(m.Args, "--data-parallel-size", "-dp"); ok && dp != "1" && !c.failed(key+".args") {
+		c.fail(key+".args", m.Args, fmt.Sprintf("must not set --data-parallel-size %s when nodes > 1: data parallel ranks across a group talk over vLLM's data-parallel RPC and master ports (--data-parallel-rpc-port, --data-parallel-master-port), which the launch does not write and the group's NetworkPolicy does not admit; serve more copies as more replicas (each a group) instead", dp),
+			fmt.Sprintf(`["--tensor-parallel-size", "%d", "--pipeline-parallel-size", "%d"]`, m.GPUs, m.Nodes))
+	}
+	c.warn(key+".nodes", "%d: a model of groups needs Kubernetes 1.31 or later (its pods keep to their group through pod affinity's matchLabelKeys, beta and on by default since 1.31; an older API server drops the field, and groups then attract each other) and the LeaderWorkerSet controller (sigs.k8s.io/lws v0.9 or later) installed, which a preview cannot check", m.Nodes)
+	s := m.Scheduling
+	switch {
+	case s.SchedulerName == "" && s.QueueName == "":
+		c.warn(key+".scheduling", "unset: the default scheduler places a group's %d pods one by one, so a partial group can hold its GPUs while the rest stays Pending (and two partial groups can deadlock); set schedulerName \"volcano\" (with the LeaderWorkerSet controller's gangSchedulingManagement.schedulerProvider: volcano) or queueName (a Kueue LocalQueue) to place each group whole or not at all", m.Nodes)
+	case s.SchedulerName != "" && s.SchedulerName != group.VolcanoScheduler && s.QueueName == "":
+		c.warn(key+".scheduling.schedulerName", "%s: LeaderWorkerSet creates a group's PodGroup only for volcano, so this scheduler places a group whole only if it groups the pods by itself; a partial group can hold its GPUs while the rest stays Pending", s.SchedulerName)
+	}
+}
+
+// scheduling checks serving.models[].scheduling: a scheduler that can exist
+// and a queue that only groups have.
+func (c *checker) scheduling(key string, m Model) {
+	s := m.Scheduling
+	if s.SchedulerName != "" {
+		c.dns1123Subdomain(key+".schedulerName", s.SchedulerName)
+		if strings.Contains(s.SchedulerName, "kueue") {
+			c.fail(key+".schedulerName", s.SchedulerName, "names no scheduler: Kueue admits workloads and leaves them to a scheduler, and no scheduler of this name would ever place the pods (they stay Pending); set scheduling.queueName to the Kueue LocalQueue instead and leave schedulerName unset", `""`)
+		}
+	}
+	if s.QueueName == "" {
+		return
+	}
+	if !m.MultiNode() {
+		c.fail(key+".queueName", s.QueueName, "applies to a model of groups (nodes > 1), where a queue admits each group whole; a one-pod replica is placed whole by any scheduler", `""`)
+		return
+	}
+	if errs := validation.IsDNS1123Subdomain(s.QueueName); len(errs) > 0 || len(s.QueueName) > validation.LabelValueMaxLength {
+		c.fail(key+".queueName", s.QueueName, fmt.Sprintf("must be a DNS-1123 subdomain of at most %d characters (a Kueue LocalQueue's name, set as a label value, or a Volcano Queue's)", validation.LabelValueMaxLength), `"inference"`)
 	}
 }
 

@@ -29,7 +29,42 @@ func TestMultiNodeWithoutGangSchedulerIsWarnedAbout(t *testing.T) {
 	res, err := load(c)
 	require.NoError(t, err)
 	assert.Contains(t, strings.Join(res.Warnings, "\n"),
-		"llm-platform:serving.models[0].scheduling.schedulerName: unset: the default scheduler places a group's 2 pods one by one, so a partial group can hold its GPUs while the rest stays Pending")
+		"llm-platform:serving.models[0].scheduling: unset: the default scheduler places a group's 2 pods one by one, so a partial group can hold its GPUs while the rest stays Pending")
+}
+
+// Only Volcano gets PodGroups from LeaderWorkerSet, and Kueue's queue is
+// enough alone; any other scheduler name is passed through with a warning.
+func TestGangSchedulingWarnings(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		scheduling map[string]any
+		warned     bool
+	}{
+		{"volcano", map[string]any{"schedulerName": "volcano"}, false},
+		{"volcano with a queue", map[string]any{"schedulerName": "volcano", "queueName": "inference"}, false},
+		{"a Kueue LocalQueue", map[string]any{"queueName": "inference"}, false},
+		{"another scheduler", map[string]any{"schedulerName": "scheduler-plugins-scheduler"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := multiNodeProd(t)
+			c.Set(t, "serving.models[0].scheduling", tc.scheduling)
+			res, err := load(c)
+			require.NoError(t, err)
+			warnings := strings.Join(res.Warnings, "\n")
+			if tc.warned {
+				assert.Contains(t, warnings, "llm-platform:serving.models[0].scheduling.schedulerName: scheduler-plugins-scheduler: LeaderWorkerSet creates a group's PodGroup only for volcano")
+			} else {
+				assert.NotContains(t, warnings, "serving.models[0].scheduling")
+			}
+		})
+	}
+}
+
+// A group never surges, spare capacity or not; the preview says so.
+func TestMultiNodeSpareCapacityIsWarnedAbout(t *testing.T) {
+	res, err := load(multiNodeProd(t))
+	require.NoError(t, err)
+	assert.Contains(t, strings.Join(res.Warnings, "\n"), "llm-platform:serving.models[0].nodes: 2 with gpuPool.spareCapacity: the model's groups roll one at a time in place (maxSurge 0, maxUnavailable 1)")
 }
 
 // The quota must hold every group at the autoscaling maximum and one more:
@@ -72,6 +107,20 @@ func TestMultiNodeBadInputIsRefused(t *testing.T) {
 			"llm-platform:serving.models[0].scheduling.schedulerName: \"Volcano Scheduler\" is invalid: must be a DNS-1123 subdomain"},
 		{"a pool size of zero", map[string]any{"gpuPool.maxNodes": 0},
 			"llm-platform:gpuPool.maxNodes: 0 is invalid: must be at least 1"},
+		{"Kueue named as a scheduler", map[string]any{"serving.models[0].scheduling.schedulerName": "kueue"},
+			"llm-platform:serving.models[0].scheduling.schedulerName: \"kueue\" is invalid: names no scheduler: Kueue admits workloads and leaves them to a scheduler"},
+		{"a queue on a one-node model", map[string]any{"serving.models[1].scheduling.queueName": "inference"},
+			"llm-platform:serving.models[1].scheduling.queueName: \"inference\" is invalid: applies to a model of groups (nodes > 1)"},
+		{"a queue that cannot be a label value", map[string]any{"serving.models[0].scheduling.queueName": "Inference Queue"},
+			"llm-platform:serving.models[0].scheduling.queueName: \"Inference Queue\" is invalid: must be a DNS-1123 subdomain"},
+		{"data parallel across a group", map[string]any{"serving.models[0].gpus": 2, "serving.models[0].args": []any{"--tensor-parallel-size", "2", "--data-parallel-size", "2"}},
+			"must not set --data-parallel-size 2 when nodes > 1: data parallel ranks across a group talk over vLLM's data-parallel RPC and master ports"},
+		{"tensor parallel groups that straddle nodes", map[string]any{"serving.models[0].gpus": 6, "serving.models[0].args": []any{"--tensor-parallel-size", "4", "--pipeline-parallel-size", "3"}},
+			"asks for --tensor-parallel-size 4, which does not divide the 6 GPUs of a node: some tensor-parallel groups would straddle two nodes"},
+		{"a model named like a group's objects", map[string]any{"serving.models[1].name": "llama-3-70b-1"},
+			"llm-platform:serving.models[1].name: \"llama-3-70b-1\" is invalid: must not be llama-3-70b-<digits>: models[0] runs groups (nodes 2), and LeaderWorkerSet names each group's StatefulSet and Service inference-llama-3-70b-<group index>"},
+		{"groups the pool cannot hold at their maximum", map[string]any{"gpuPool.maxNodes": 4},
+			"llm-platform:gpuPool.maxNodes: 4 is invalid: holds 32 GPUs (4 nodes x 8), and the models ask for 50 at their autoscaling maximum (llama-3-70b: 12 pods x 4, bge-embed: 2 pods x 1)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -395,11 +395,21 @@ type Model struct {
 // Scheduling configures the scheduling of a model's pods.
 type Scheduling struct {
 	// SchedulerName is the scheduler that places the pods (optional: the
-	// default scheduler). A gang scheduler (Volcano: "volcano"; Kueue with
-	// its scheduler) places a multi-node group all at once or not at all;
-	// the default scheduler places its pods one by one, so a partial group
-	// can hold GPUs while the rest stays Pending.
+	// default scheduler). With nodes > 1, "volcano" places each group whole
+	// or not at all, provided the LeaderWorkerSet controller runs with
+	// gangSchedulingManagement.schedulerProvider: volcano (it then creates
+	// a Volcano PodGroup of minMember nodes per group; LWS v0.9 knows no
+	// other provider). The default scheduler places a group's pods one by
+	// one, so a partial group can hold GPUs while the rest stays Pending.
+	// Kueue is not a scheduler: name its LocalQueue in QueueName instead.
 	SchedulerName string `json:"schedulerName"`
+	// QueueName is the queue that admits the groups of a model with
+	// nodes > 1 (optional): with schedulerName "volcano", a Volcano Queue
+	// (the LeaderWorkerSet's scheduling.volcano.sh/queue-name annotation,
+	// copied onto each group's PodGroup); else a Kueue LocalQueue (the
+	// LeaderWorkerSet's kueue.x-k8s.io/queue-name label: Kueue, with
+	// LeaderWorkerSet in its integrations, admits each group whole).
+	QueueName string `json:"queueName"`
 }
 
 // MultiNode says the model's replicas span more than one node.

@@ -285,6 +285,54 @@ func (c *checker) serving(key string, s Serving, pool GPUPool, prod bool) {
 		seen[m.Name] = i
 		c.model(k, m, pool, prod)
 	}
+	c.groupNames(key, s.Models)
+	c.poolHoldsGroups(s.Models, pool)
+}
+
+// groupNames refuses a model whose objects a model of groups would take:
+// LeaderWorkerSet names each group's StatefulSet and headless Service
+// <its name>-<group index>, so a model named <name of a model of
+// groups>-<digits> would share its Deployment's or its Service's name.
+func (c *checker) groupNames(key string, models []Model) {
+	for i, g := range models {
+		if !g.MultiNode() || g.Name == "" {
+			continue
+		}
+		for j, m := range models {
+			index, ok := strings.CutPrefix(m.Name, g.Name+"-")
+			if !ok || i == j || strings.Trim(index, "0123456789") != "" || index == "" {
+				continue
+			}
+			c.fail(fmt.Sprintf("%s.models[%d].name", key, j), m.Name, fmt.Sprintf("must not be %s-<digits>: models[%d] runs groups (nodes %d), and LeaderWorkerSet names each group's StatefulSet and Service %s-<group index>, which %s would share", g.Name, i, g.Nodes, names.Inference(g.Name), names.Inference(m.Name)), fmt.Sprintf("%q", g.Name+"-v"+index))
+		}
+	}
+}
+
+// poolHoldsGroups refuses models of groups that gpuPool.maxNodes cannot
+// hold at their autoscaling maximum: the GPUs every model asks for then
+// (pods x gpus, groups counted in pods) must fit maxNodes x gpusPerNode,
+// or the last groups start partly and hold GPUs that no other group can
+// use. Without maxNodes, or without a model of groups, nothing is checked:
+// one-pod replicas beyond the pool only wait, Pending, holding nothing.
+func (c *checker) poolHoldsGroups(models []Model, pool GPUPool) {
+	if pool.MaxNodes < 1 || pool.GPUsPerNode < 1 || c.failed("gpuPool.maxNodes") {
+		return
+	}
+	var demand []string
+	need, groups := 0, false
+	for _, m := range models {
+		if m.GPUs < 1 {
+			return
+		}
+		pods := MaxReplicas(m.Replicas, m.Autoscaling) * max(m.Nodes, 1)
+		need += pods * m.GPUs
+		groups = groups || m.MultiNode()
+		demand = append(demand, fmt.Sprintf("%s: %d pods x %d", m.Name, pods, m.GPUs))
+	}
+	if have := pool.MaxNodes * pool.GPUsPerNode; groups && need > have {
+		c.fail("gpuPool.maxNodes", pool.MaxNodes, fmt.Sprintf("holds %d GPUs (%d nodes x %d), and the models ask for %d at their autoscaling maximum (%s): a group started beyond the pool holds GPUs while its other pods stay Pending; raise maxNodes or lower the models' maxReplicas", have, pool.MaxNodes, pool.GPUsPerNode, need, strings.Join(demand, ", ")),
+			strconv.Itoa((need+pool.GPUsPerNode-1)/pool.GPUsPerNode))
+	}
 }
 
 func (c *checker) model(key string, m Model, pool GPUPool, prod bool) {
@@ -346,6 +394,9 @@ func (c *checker) model(key string, m Model, pool GPUPool, prod bool) {
 	}
 	if pool.SpareCapacity && m.Source.Cached() && m.ModelCache.AccessMode == AccessReadWriteOnce {
 		c.warn(key+".modelCache.accessMode", "ReadWriteOnce with gpuPool.spareCapacity: the model rolls one pod at a time (maxSurge 0, maxUnavailable 1), not with a surge: a surge pod on another node could not attach the claim")
+	}
+	if pool.SpareCapacity && m.MultiNode() {
+		c.warn(key+".nodes", "%d with gpuPool.spareCapacity: the model's groups roll one at a time in place (maxSurge 0, maxUnavailable 1), not with a surge: the pool's spare room is one pod, and a surge group needs %d nodes", m.Nodes, m.Nodes)
 	}
 	c.autoscaling(key+".autoscaling", m.Autoscaling, true)
 	c.replicasOwner(key, m.Autoscaling)

@@ -44,6 +44,22 @@ const (
 	ExclusiveTopologyAnnotation = "leaderworkerset.sigs.k8s.io/exclusive-topology"
 )
 
+// Gang scheduling of groups: the schedulers and queues LeaderWorkerSet
+// (v0.9) and Kueue know.
+const (
+	// VolcanoScheduler is Volcano's scheduler name. The LeaderWorkerSet
+	// controller, run with gangSchedulingManagement.schedulerProvider:
+	// volcano, creates a PodGroup of minMember = group size per group.
+	VolcanoScheduler = "volcano"
+	// VolcanoQueueAnnotation on a LeaderWorkerSet names the Volcano Queue
+	// of its groups' PodGroups (volcano.sh/apis, scheduling/v1beta1).
+	VolcanoQueueAnnotation = "scheduling.volcano.sh/queue-name"
+	// KueueQueueLabel on a LeaderWorkerSet names the Kueue LocalQueue that
+	// admits its groups, each as one workload (kueue.x-k8s.io, the
+	// LeaderWorkerSet integration).
+	KueueQueueLabel = "kueue.x-k8s.io/queue-name"
+)
+
 // MasterPort is where the leader's torch.distributed store listens for the
 // group (vLLM's --master-port; 29501 is vLLM's own default).
 const MasterPort = 29501

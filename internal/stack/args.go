@@ -125,6 +125,7 @@ func modelArgs(cfg config.Config, m config.Model) serving.Args {
 		MaxUnavailable:   maxUnavailable(m),
 		Nodes:            m.Nodes,
 		SchedulerName:    m.Scheduling.SchedulerName,
+		QueueName:        m.Scheduling.QueueName,
 		GroupDomainLabel: pool.GroupDomainLabel,
 		Spread:           serving.Spread{Zone: spread(m.TopologySpread.Zone), Host: spread(m.TopologySpread.Host)},
 		Cache:            podspec.Claim{Size: string(m.ModelCache.Size), StorageClass: m.ModelCache.StorageClass, AccessMode: m.ModelCache.AccessMode},

@@ -38,8 +38,14 @@ type Group struct {
 	WorkerContainer corev1.ContainerArgs
 	// WorkerPod is the workers' pod spec without containers and grace period.
 	WorkerPod corev1.PodSpecArgs
-	// Annotations of the LeaderWorkerSet (its exclusive topology).
-	Annotations map[string]string
+	// Labels and Annotations of the LeaderWorkerSet (its queue, its
+	// exclusive topology), beside the workload's own.
+	Labels, Annotations map[string]string
+	// PodAnnotations are added to both pod templates: a change of them is
+	// a new revision of the LeaderWorkerSet, rolled out group by group,
+	// where a change of the LeaderWorkerSet's own annotations reaches only
+	// groups created later.
+	PodAnnotations map[string]string
 }
 
 // groupTarget is the LeaderWorkerSet of that name, for an autoscaler: its
@@ -84,6 +90,19 @@ func newLeaderWorkerSet(ctx *pulumi.Context, name string, args Args, t rollout.T
 		annotations[k] = pulumi.String(v)
 	}
 	meta.Annotations = annotations
+	labels := args.Workload.AllInput()
+	for k, v := range g.Labels {
+		labels[k] = pulumi.String(v)
+	}
+	meta.Labels = labels
+	leaderAnnotations, workerAnnotations := pulumi.StringMap{}, pulumi.StringMap{}
+	for k, v := range args.PodAnnotations {
+		leaderAnnotations[k] = v
+	}
+	for k, v := range g.PodAnnotations {
+		leaderAnnotations[k] = pulumi.String(v)
+		workerAnnotations[k] = pulumi.String(v)
+	}
 
 	spec := pulumi.Map{
 		"startupPolicy": pulumi.String("LeaderCreated"),
@@ -101,11 +120,11 @@ func newLeaderWorkerSet(ctx *pulumi.Context, name string, args Args, t rollout.T
 			"size":          pulumi.Int(g.Size),
 			"restartPolicy": pulumi.String("RecreateGroupOnPodRestart"),
 			"leaderTemplate": &corev1.PodTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{Labels: args.Workload.AllInput(), Annotations: args.PodAnnotations},
+				Metadata: &metav1.ObjectMetaArgs{Labels: args.Workload.AllInput(), Annotations: emptyToNil(leaderAnnotations)},
 				Spec:     groupPod(args, leader),
 			},
 			"workerTemplate": &corev1.PodTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{Labels: g.Worker.AllInput()},
+				Metadata: &metav1.ObjectMetaArgs{Labels: g.Worker.AllInput(), Annotations: emptyToNil(workerAnnotations)},
 				Spec:     groupPod(args, worker),
 			},
 		},
@@ -144,4 +163,12 @@ func groupPod(args Args, spec corev1.PodSpecArgs) *corev1.PodSpecArgs {
 	}}
 	pod.SecurityContext = &security
 	return pod
+}
+
+// emptyToNil leaves an empty map out of a template (no annotations: {}).
+func emptyToNil(m pulumi.StringMap) pulumi.StringMapInput {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
 }
