@@ -185,7 +185,7 @@ func engineReading(previews map[string][2]time.Duration, ups, floors map[string]
 		fmt.Fprintf(&b, "- `pulumi up` of %s to converged: %s, %.2fx the kubectl floor of %s, %s the 1.3x goal; its slowest step: %s s.\n",
 			s, secs(ups[s]), ratio, secs(floors[s]), verdict(ratio, 1.3), slowest[s])
 		if n := fetched(s); n > 0 {
-			fmt.Fprintf(&b, "  It awaits %d fetch run(s) before their Deployments (the weights on disk before a server starts); the floor applies everything at once.\n", n)
+			fmt.Fprintf(&b, "  Like the floor, it awaits %d fetch run(s) before their Deployments (the weights on disk before a server starts).\n", n)
 		}
 	}
 	return []byte(b.String())

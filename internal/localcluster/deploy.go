@@ -75,7 +75,7 @@ func Deploy(root, stackName string, k Kubectl, timeout time.Duration, out io.Wri
 	if diffErr == nil && strings.TrimSpace(diff) == "" {
 		fmt.Fprintf(out, "stack %s: the cluster already matches the render (%d objects); nothing to apply\n", stackName, len(objs))
 	} else {
-		if err := fetchFirst(k, cfg, objs, timeout, out); err != nil {
+		if err := FetchFirst(k, cfg, objs, timeout, out); err != nil {
 			return o, fmt.Errorf("stack %s: %w", stackName, err)
 		}
 		applying(out, stackName, len(objs))
@@ -96,10 +96,11 @@ func Deploy(root, stackName string, k Kubectl, timeout time.Duration, out io.Wri
 	return o, nil
 }
 
-// fetchFirst applies everything but the Deployments of models whose weights
+// FetchFirst applies everything but the Deployments of models whose weights
 // are fetched, and waits for the fetch runs, as `pulumi up` does: a server
 // starts, or rolls to a new revision, only once its weights are on disk.
-func fetchFirst(k Kubectl, cfg config.Config, objs []mock.Object, timeout time.Duration, out io.Writer) error {
+// Without a fetched model it does nothing.
+func FetchFirst(k Kubectl, cfg config.Config, objs []mock.Object, timeout time.Duration, out io.Writer) error {
 	held := heldServers(cfg)
 	if len(held) == 0 {
 		return nil
