@@ -188,6 +188,13 @@ type LeaderWorkerSetStatus struct {
 	} `json:"status"`
 }
 
+// GetLeaderWorkerSet reads the LeaderWorkerSet name of namespace ns.
+func GetLeaderWorkerSet(k Getter, ns, name string) (LeaderWorkerSetStatus, error) {
+	var l LeaderWorkerSetStatus
+	err := k.GetJSON(&l, "-n", ns, "leaderworkersets.leaderworkerset.x-k8s.io", name)
+	return l, err
+}
+
 // Available reports the LeaderWorkerSet's Available condition.
 func (l LeaderWorkerSetStatus) Available() bool {
 	return metaCondition(l.Status.Conditions, "Available")
@@ -206,8 +213,8 @@ func metaCondition(conds []metav1.Condition, kind string) bool {
 // ready (every pod of each), all of the current revision.
 func groupCheck(k Getter, ns, name string, want int) Check {
 	return Check{"LeaderWorkerSet", name, func() (bool, string) {
-		var l LeaderWorkerSetStatus
-		if err := k.GetJSON(&l, "-n", ns, "leaderworkersets.leaderworkerset.x-k8s.io", name); err != nil {
+		l, err := GetLeaderWorkerSet(k, ns, name)
+		if err != nil {
 			return false, "missing"
 		}
 		state := fmt.Sprintf("groups ready %d/%d, updated %d", l.Status.ReadyReplicas, want, l.Status.UpdatedReplicas)

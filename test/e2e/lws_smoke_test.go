@@ -60,8 +60,8 @@ func TestLeaderWorkerSetGroupsRunOnTheGPUNodes(t *testing.T) {
 	assert.Empty(t, res.Warnings)
 
 	get := func() localcluster.LeaderWorkerSetStatus {
-		var l localcluster.LeaderWorkerSetStatus
-		require.NoError(t, kubectl.GetJSON(&l, "-n", ns, "leaderworkerset", set))
+		l, err := localcluster.GetLeaderWorkerSet(kubectl, ns, set)
+		require.NoError(t, err)
 		return l
 	}
 	pods := func() map[string]corev1.Pod {
@@ -171,8 +171,7 @@ func TestLeaderWorkerSetGroupsRunOnTheGPUNodes(t *testing.T) {
 		go func() {
 			defer close(finished)
 			for {
-				var l localcluster.LeaderWorkerSetStatus
-				if kubectl.GetJSON(&l, "-n", ns, "leaderworkerset", set) == nil {
+				if l, err := localcluster.GetLeaderWorkerSet(kubectl, ns, set); err == nil {
 					var s []string
 					for _, c := range l.Status.Conditions {
 						s = append(s, fmt.Sprintf("%s=%s(%s)", c.Type, c.Status, c.Reason))

@@ -191,8 +191,8 @@ func splitGroup(t *testing.T, pods []corev1.Pod) (leader, worker corev1.Pod) {
 // groupsReady is the LeaderWorkerSet's count of ready groups.
 func groupsReady(t *testing.T, ns, name string) int {
 	t.Helper()
-	var l localcluster.LeaderWorkerSetStatus
-	if kubectl.GetJSON(&l, "-n", ns, "leaderworkersets.leaderworkerset.x-k8s.io", name) != nil {
+	l, err := localcluster.GetLeaderWorkerSet(kubectl, ns, name)
+	if err != nil {
 		return -1
 	}
 	return int(l.Status.ReadyReplicas)

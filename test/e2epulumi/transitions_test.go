@@ -628,8 +628,8 @@ func TestMultiNodeModelDayTwo(t *testing.T) {
 // getGroups reads a LeaderWorkerSet.
 func getGroups(t *testing.T, ns, name string) localcluster.LeaderWorkerSetStatus {
 	t.Helper()
-	var l localcluster.LeaderWorkerSetStatus
-	require.NoError(t, kubectl.GetJSON(&l, "-n", ns, "leaderworkersets.leaderworkerset.x-k8s.io", name))
+	l, err := localcluster.GetLeaderWorkerSet(kubectl, ns, name)
+	require.NoError(t, err)
 	return l
 }
 
