@@ -36,14 +36,10 @@ func newGroup(args Args, cacheClaim pulumi.StringInput, claimTemplate pulumi.Str
 		g.PodAnnotations = map[string]string{group.ExclusiveTopologyAnnotation: args.GroupDomainLabel}
 	}
 	if args.QueueName != "" {
-		if args.SchedulerName == group.VolcanoScheduler {
-			if g.Annotations == nil {
-				g.Annotations = map[string]string{}
-			}
-			g.Annotations[group.VolcanoQueueAnnotation] = args.QueueName
-		} else {
-			g.Labels = map[string]string{group.KueueQueueLabel: args.QueueName}
+		if g.Annotations == nil {
+			g.Annotations = map[string]string{}
 		}
+		g.Annotations[group.VolcanoQueueAnnotation] = args.QueueName
 	}
 	return g
 }

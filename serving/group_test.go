@@ -189,33 +189,16 @@ func TestGroupPodsReachEachOtherOnTheLaunchPorts(t *testing.T) {
 	assert.Equal(t, 2, found, "out to the group: the store and the range")
 }
 
-// A gang scheduler's queue reaches LeaderWorkerSet the way each expects
-// it: Volcano's as an annotation LWS copies onto each group's PodGroup,
-// Kueue's as the label its LeaderWorkerSet integration reads.
+// A Volcano queue reaches each group's PodGroup through the annotation
+// LeaderWorkerSet copies onto it.
 func TestGroupQueue(t *testing.T) {
-	for _, tc := range []struct {
-		scheduler         string
-		label, annotation string
-	}{
-		{scheduler: "volcano", annotation: group.VolcanoQueueAnnotation},
-		{scheduler: "", label: group.KueueQueueLabel},
-	} {
-		t.Run("scheduler "+tc.scheduler, func(t *testing.T) {
-			c := stacktest.MultiNodeProd(t)
-			c.Set(t, "serving.models[0].scheduling", map[string]any{"schedulerName": tc.scheduler, "queueName": "inference"})
-			var l leaderWorkerSet
-			stacktest.Run(t, c).Decode(t, "LeaderWorkerSet", "inference-llama-3-70b", &l)
-			if tc.label != "" {
-				assert.Equal(t, "inference", l.Metadata.Labels[tc.label])
-				assert.NotContains(t, l.Metadata.Annotations, group.VolcanoQueueAnnotation)
-			} else {
-				assert.Equal(t, "inference", l.Metadata.Annotations[tc.annotation])
-				assert.NotContains(t, l.Metadata.Labels, group.KueueQueueLabel)
-			}
-			assert.Equal(t, "pulumi", l.Metadata.Labels["app.kubernetes.io/managed-by"], "the workload's own labels stay")
-			assert.Equal(t, tc.scheduler, l.Spec.LeaderWorkerTemplate.WorkerTemplate.Spec.SchedulerName)
-		})
-	}
+	c := stacktest.MultiNodeProd(t)
+	c.Set(t, "serving.models[0].scheduling", map[string]any{"schedulerName": "volcano", "queueName": "inference"})
+	var l leaderWorkerSet
+	stacktest.Run(t, c).Decode(t, "LeaderWorkerSet", "inference-llama-3-70b", &l)
+	assert.Equal(t, "inference", l.Metadata.Annotations[group.VolcanoQueueAnnotation])
+	assert.Equal(t, "condition=Available", l.Metadata.Annotations["pulumi.com/waitFor"], "the await stays")
+	assert.Equal(t, "volcano", l.Spec.LeaderWorkerTemplate.WorkerTemplate.Spec.SchedulerName)
 }
 
 // The NVLink domain a group keeps to is in the pod templates too, where
@@ -224,6 +207,7 @@ func TestGroupQueue(t *testing.T) {
 func TestGroupDomainIsPartOfTheRevision(t *testing.T) {
 	c := stacktest.MultiNodeProd(t)
 	c.Set(t, "gpuPool.groupDomainLabel", "nvidia.com/gpu.clique")
+	c.Set(t, "serving.models[0].scheduling", nil) // Volcano would never start such groups
 	var l leaderWorkerSet
 	stacktest.Run(t, c).Decode(t, "LeaderWorkerSet", "inference-llama-3-70b", &l)
 	assert.Equal(t, "nvidia.com/gpu.clique", l.Metadata.Annotations[group.ExclusiveTopologyAnnotation])

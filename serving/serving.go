@@ -100,9 +100,8 @@ type Args struct {
 	// SchedulerName is the pods' scheduler ("" for the default), a gang
 	// scheduler for groups.
 	SchedulerName string
-	// QueueName, for groups, is the queue that admits each group whole: a
-	// Volcano Queue with SchedulerName group.VolcanoScheduler, else a Kueue
-	// LocalQueue.
+	// QueueName, for groups under Volcano, is the Volcano Queue of their
+	// PodGroups.
 	QueueName string
 	// GroupDomainLabel, when set, is a node label naming NVLink or network
 	// domains: each group runs alone in one (LeaderWorkerSet's exclusive

@@ -36,7 +36,7 @@ func (c *checker) multiNode(key string, m Model, pool GPUPool) {
 	// label controller-revision-hash=<its name>-<hash of 10>: a label value
 	// of at most 63 characters leaves the name 52.
 	const maxStatefulSetName = 52
-	groupIndex := strconv.Itoa(MaxReplicas(m.Replicas, m.Autoscaling)) // the surge group's, at most
+	groupIndex := strconv.Itoa(MaxReplicas(m.Replicas, m.Autoscaling) - 1) // the last group's
 	if limit := maxStatefulSetName - len(names.Inference("")) - 1 - len(groupIndex); len(m.Name) > limit && !c.failed(key+".name") {
 		c.fail(key+".name", m.Name, fmt.Sprintf("must be at most %d characters when nodes > 1: each group's StatefulSet is named %s-<group index>, and Kubernetes cannot label the pods of a StatefulSet whose name is over %d characters", limit, names.Inference(m.Name), maxStatefulSetName), fmt.Sprintf("%q", m.Name[:limit]))
 	}
@@ -76,35 +76,46 @@ func (c *checker) multiNode(key string, m Model, pool GPUPool) {
 		c.fail(key+".args", m.Args, fmt.Sprintf("must not set --data-parallel-size %s when nodes > 1: data parallel ranks across a group talk over vLLM's data-parallel RPC and master ports (--data-parallel-rpc-port, --data-parallel-master-port), which the launch does not write and the group's NetworkPolicy does not admit; serve more copies as more replicas (each a group) instead", dp),
 			fmt.Sprintf(`["--tensor-parallel-size", "%d", "--pipeline-parallel-size", "%d"]`, m.GPUs, m.Nodes))
 	}
+	c.poolHoldsGroups(key, m, pool)
 	c.warn(key+".nodes", "%d: a model of groups needs Kubernetes 1.31 or later (its pods keep to their group through pod affinity's matchLabelKeys, beta and on by default since 1.31; an older API server drops the field, and groups then attract each other) and the LeaderWorkerSet controller (sigs.k8s.io/lws v0.9 or later) installed, which a preview cannot check", m.Nodes)
 	s := m.Scheduling
 	switch {
-	case s.SchedulerName == "" && s.QueueName == "":
-		c.warn(key+".scheduling", "unset: the default scheduler places a group's %d pods one by one, so a partial group can hold its GPUs while the rest stays Pending (and two partial groups can deadlock); set schedulerName \"volcano\" (with the LeaderWorkerSet controller's gangSchedulingManagement.schedulerProvider: volcano) or queueName (a Kueue LocalQueue) to place each group whole or not at all", m.Nodes)
-	case s.SchedulerName != "" && s.SchedulerName != group.VolcanoScheduler && s.QueueName == "":
+	case s.SchedulerName == "":
+		c.warn(key+".scheduling", "unset: the default scheduler places a group's %d pods one by one, so a partial group can hold its GPUs while the rest stays Pending (and two partial groups can deadlock); set schedulerName \"volcano\" (with the LeaderWorkerSet controller's gangSchedulingManagement.schedulerProvider: volcano) to place each group whole or not at all", m.Nodes)
+	case s.SchedulerName != group.VolcanoScheduler:
 		c.warn(key+".scheduling.schedulerName", "%s: LeaderWorkerSet creates a group's PodGroup only for volcano, so this scheduler places a group whole only if it groups the pods by itself; a partial group can hold its GPUs while the rest stays Pending", s.SchedulerName)
+	case pool.GroupDomainLabel != "":
+		// LWS creates a group's workers only once its leader is placed in
+		// a domain (pod_controller.go), and Volcano places the leader only
+		// with its whole group (a PodGroup of minMember nodes).
+		c.fail(key+".scheduling.schedulerName", s.SchedulerName, fmt.Sprintf("cannot be volcano with gpuPool.groupDomainLabel (%s): LeaderWorkerSet creates a group's workers only once its leader is placed in a domain, and Volcano places the leader only together with the workers (a PodGroup of minMember %d), so no group would ever start; drop one of the two", pool.GroupDomainLabel, m.Nodes), `""`)
 	}
 }
 
 // scheduling checks serving.models[].scheduling: a scheduler that can exist
-// and a queue that only groups have.
+// and a queue only Volcano's groups have.
 func (c *checker) scheduling(key string, m Model) {
 	s := m.Scheduling
 	if s.SchedulerName != "" {
-		c.dns1123Subdomain(key+".schedulerName", s.SchedulerName)
-		if strings.Contains(s.SchedulerName, "kueue") {
-			c.fail(key+".schedulerName", s.SchedulerName, "names no scheduler: Kueue admits workloads and leaves them to a scheduler, and no scheduler of this name would ever place the pods (they stay Pending); set scheduling.queueName to the Kueue LocalQueue instead and leave schedulerName unset", `""`)
+		if errs := validation.IsDNS1123Subdomain(s.SchedulerName); len(errs) > 0 {
+			c.fail(key+".schedulerName", s.SchedulerName, "must be a DNS-1123 subdomain: "+strings.Join(errs, "; "), `"volcano"`)
+		} else if strings.Contains(s.SchedulerName, "kueue") {
+			c.fail(key+".schedulerName", s.SchedulerName, "names no scheduler: Kueue admits workloads and leaves them to a scheduler, and no scheduler of this name would ever place the pods (they stay Pending); leave it unset, or use volcano", `""`)
 		}
 	}
 	if s.QueueName == "" {
 		return
 	}
-	if !m.MultiNode() {
-		c.fail(key+".queueName", s.QueueName, "applies to a model of groups (nodes > 1), where a queue admits each group whole; a one-pod replica is placed whole by any scheduler", `""`)
-		return
-	}
-	if errs := validation.IsDNS1123Subdomain(s.QueueName); len(errs) > 0 || len(s.QueueName) > validation.LabelValueMaxLength {
-		c.fail(key+".queueName", s.QueueName, fmt.Sprintf("must be a DNS-1123 subdomain of at most %d characters (a Kueue LocalQueue's name, set as a label value, or a Volcano Queue's)", validation.LabelValueMaxLength), `"inference"`)
+	switch {
+	case !m.MultiNode():
+		c.fail(key+".queueName", s.QueueName, "applies to a model of groups (nodes > 1) under Volcano, where the queue admits each group whole", `""`)
+	case s.SchedulerName != group.VolcanoScheduler:
+		// Kueue's LeaderWorkerSet webhook makes the queue label and both pod
+		// templates immutable once set (kueue, leaderworkerset_webhook.go):
+		// every later change of the model would fail at pulumi up.
+		c.fail(key+".queueName", s.QueueName, "needs schedulerName \"volcano\": it names the Volcano Queue of the groups' PodGroups. Kueue is not supported: its webhook freezes a queued LeaderWorkerSet's queue label and pod templates, so every later change of the model (args, resources, gpus) would fail at pulumi up", `""`)
+	case len(validation.IsDNS1123Subdomain(s.QueueName)) > 0:
+		c.fail(key+".queueName", s.QueueName, "must be a DNS-1123 subdomain (a Volcano Queue's name)", `"inference"`)
 	}
 }
 

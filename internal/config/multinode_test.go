@@ -32,8 +32,8 @@ func TestMultiNodeWithoutGangSchedulerIsWarnedAbout(t *testing.T) {
 		"llm-platform:serving.models[0].scheduling: unset: the default scheduler places a group's 2 pods one by one, so a partial group can hold its GPUs while the rest stays Pending")
 }
 
-// Only Volcano gets PodGroups from LeaderWorkerSet, and Kueue's queue is
-// enough alone; any other scheduler name is passed through with a warning.
+// Only Volcano gets PodGroups from LeaderWorkerSet; any other scheduler
+// name is passed through with a warning.
 func TestGangSchedulingWarnings(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -42,7 +42,6 @@ func TestGangSchedulingWarnings(t *testing.T) {
 	}{
 		{"volcano", map[string]any{"schedulerName": "volcano"}, false},
 		{"volcano with a queue", map[string]any{"schedulerName": "volcano", "queueName": "inference"}, false},
-		{"a Kueue LocalQueue", map[string]any{"queueName": "inference"}, false},
 		{"another scheduler", map[string]any{"schedulerName": "scheduler-plugins-scheduler"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -67,14 +66,15 @@ func TestMultiNodeSpareCapacityIsWarnedAbout(t *testing.T) {
 	assert.Contains(t, strings.Join(res.Warnings, "\n"), "llm-platform:serving.models[0].nodes: 2 with gpuPool.spareCapacity: the model's groups roll one at a time in place (maxSurge 0, maxUnavailable 1)")
 }
 
-// The quota must hold every group at the autoscaling maximum and one more:
-// (6 + 1) groups x 2 pods x 4 GPUs, plus the embedding model's 3.
+// The quota must hold every group at the autoscaling maximum, and no group
+// more (groups never surge): 6 groups x 2 pods x 4 GPUs, plus the embedding
+// model's 2 replicas and one more.
 func TestMultiNodeQuotaCountsGroups(t *testing.T) {
 	c := multiNodeProd(t)
 	c.Set(t, "namespace.quota.gpus", 40)
 	_, err := load(c)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "llm-platform:namespace.quota.gpus: 40 is invalid: the stack needs 59 at its autoscaling maximum during a rollout (inference-llama-3-70b: 14 pods x 4, inference-bge-embed: 3 pods x 1)")
+	assert.Contains(t, err.Error(), "llm-platform:namespace.quota.gpus: 40 is invalid: the stack needs 51 at its autoscaling maximum during a rollout (inference-llama-3-70b: 12 pods x 4, inference-bge-embed: 3 pods x 1)")
 }
 
 func TestMultiNodeBadInputIsRefused(t *testing.T) {
@@ -101,7 +101,7 @@ func TestMultiNodeBadInputIsRefused(t *testing.T) {
 			"must not ask for --distributed-executor-backend ray when nodes > 1"},
 		{"tensor parallel across nodes", map[string]any{"serving.models[0].args": []any{"--tensor-parallel-size", "8"}},
 			"asks for --tensor-parallel-size 8, more than the 4 GPUs of one node: tensor parallelism all-reduces on every layer and belongs within a node"},
-		{"a name too long for the groups' StatefulSets", map[string]any{"serving.models[0].name": strings.Repeat("a", 40), "serving.models[0].autoscaling.maxReplicas": 10},
+		{"a name too long for the groups' StatefulSets", map[string]any{"serving.models[0].name": strings.Repeat("a", 40), "serving.models[0].autoscaling.maxReplicas": 11},
 			"must be at most 39 characters when nodes > 1: each group's StatefulSet is named inference-" + strings.Repeat("a", 40) + "-<group index>"},
 		{"a scheduler name that is not a name", map[string]any{"serving.models[0].scheduling.schedulerName": "Volcano Scheduler"},
 			"llm-platform:serving.models[0].scheduling.schedulerName: \"Volcano Scheduler\" is invalid: must be a DNS-1123 subdomain"},
@@ -118,9 +118,13 @@ func TestMultiNodeBadInputIsRefused(t *testing.T) {
 		{"tensor parallel groups that straddle nodes", map[string]any{"serving.models[0].gpus": 6, "serving.models[0].args": []any{"--tensor-parallel-size", "4", "--pipeline-parallel-size", "3"}},
 			"asks for --tensor-parallel-size 4, which does not divide the 6 GPUs of a node: some tensor-parallel groups would straddle two nodes"},
 		{"a model named like a group's objects", map[string]any{"serving.models[1].name": "llama-3-70b-1"},
-			"llm-platform:serving.models[1].name: \"llama-3-70b-1\" is invalid: must not be llama-3-70b-<digits>: models[0] runs groups (nodes 2), and LeaderWorkerSet names each group's StatefulSet and Service inference-llama-3-70b-<group index>"},
-		{"groups the pool cannot hold at their maximum", map[string]any{"gpuPool.maxNodes": 4},
-			"llm-platform:gpuPool.maxNodes: 4 is invalid: holds 32 GPUs (4 nodes x 8), and the models ask for 50 at their autoscaling maximum (llama-3-70b: 12 pods x 4, bge-embed: 2 pods x 1)"},
+			"llm-platform:serving.models[1].name: \"llama-3-70b-1\" is invalid: must not be llama-3-70b-<group index below 6>: models[0] runs up to 6 groups (nodes 2), and LeaderWorkerSet names each group's StatefulSet and Service inference-llama-3-70b-<group index>"},
+		{"groups the pool cannot hold at their maximum", map[string]any{"gpuPool.maxNodes": 4, "serving.models[0].scheduling": nil},
+			"llm-platform:serving.models[0].autoscaling.maxReplicas: 6 is invalid: 6 groups of 2 pods with 4 GPUs each need 12 pods, and gpuPool.maxNodes 4 of 8 GPUs holds 8 such pods: autoscaling.maxReplicas beyond the pool would start partly"},
+		{"a Kueue queue", map[string]any{"serving.models[0].scheduling": map[string]any{"queueName": "inference"}},
+			"llm-platform:serving.models[0].scheduling.queueName: \"inference\" is invalid: needs schedulerName \"volcano\": it names the Volcano Queue of the groups' PodGroups. Kueue is not supported"},
+		{"Volcano with an exclusive topology", map[string]any{"gpuPool.groupDomainLabel": "nvidia.com/gpu.clique"},
+			"llm-platform:serving.models[0].scheduling.schedulerName: \"volcano\" is invalid: cannot be volcano with gpuPool.groupDomainLabel (nvidia.com/gpu.clique): LeaderWorkerSet creates a group's workers only once its leader is placed in a domain"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,4 +137,24 @@ func TestMultiNodeBadInputIsRefused(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// Names that merely look like a group's are free: an index the model never
+// reaches, or one with a leading zero, which LeaderWorkerSet never writes.
+func TestGroupLikeNamesThatCannotCollideAreAccepted(t *testing.T) {
+	for _, name := range []string{"llama-3-70b-6", "llama-3-70b-01", "llama-3-70b-v1"} {
+		c := multiNodeProd(t)
+		c.Set(t, "serving.models[1].name", name)
+		_, err := load(c)
+		assert.NoError(t, err, name)
+	}
+}
+
+// Under Volcano, groups beyond the pool wait whole: a warning, not a refusal.
+func TestGroupsBeyondThePoolUnderVolcanoAreWarnedAbout(t *testing.T) {
+	c := multiNodeProd(t)
+	c.Set(t, "gpuPool.maxNodes", 4)
+	res, err := load(c)
+	require.NoError(t, err)
+	assert.Contains(t, strings.Join(res.Warnings, "\n"), "llm-platform:serving.models[0].autoscaling.maxReplicas: 6: 6 groups of 2 pods with 4 GPUs each need 12 pods, and gpuPool.maxNodes 4 of 8 GPUs holds 8 such pods: autoscaling.maxReplicas beyond the pool never start")
 }

@@ -33,9 +33,13 @@ func StackDemand(cfg *Config) Demand {
 		// One pod more than the replicas: during a rollout or an eviction either a
 		// surge pod runs beside the old ones, or an old pod that is still draining
 		// (it counts against the quota until it is gone) overlaps its replacement.
-		// A multi-node model's replica is a group of Nodes pods, and its
-		// one more is a group.
-		pods := (MaxReplicas(m.Replicas, m.Autoscaling) + 1) * max(m.Nodes, 1)
+		// A multi-node model's replica is a group of Nodes pods, and it has no
+		// one more: groups never surge, and a group's new pods take the names
+		// of the old (StatefulSets'), so they start only once the old are gone.
+		pods := MaxReplicas(m.Replicas, m.Autoscaling) + 1
+		if m.MultiNode() {
+			pods = MaxReplicas(m.Replicas, m.Autoscaling) * m.Nodes
+		}
 		add(pods, m.Resources)
 		d.GPUs += pods * m.GPUs
 		d.GPUParts = append(d.GPUParts, fmt.Sprintf("%s: %d pods x %d", names.Inference(m.Name), pods, m.GPUs))

@@ -401,14 +401,14 @@ type Scheduling struct {
 	// a Volcano PodGroup of minMember nodes per group; LWS v0.9 knows no
 	// other provider). The default scheduler places a group's pods one by
 	// one, so a partial group can hold GPUs while the rest stays Pending.
-	// Kueue is not a scheduler: name its LocalQueue in QueueName instead.
+	// Kueue is not a scheduler, and "kueue" is refused.
 	SchedulerName string `json:"schedulerName"`
-	// QueueName is the queue that admits the groups of a model with
-	// nodes > 1 (optional): with schedulerName "volcano", a Volcano Queue
-	// (the LeaderWorkerSet's scheduling.volcano.sh/queue-name annotation,
-	// copied onto each group's PodGroup); else a Kueue LocalQueue (the
-	// LeaderWorkerSet's kueue.x-k8s.io/queue-name label: Kueue, with
-	// LeaderWorkerSet in its integrations, admits each group whole).
+	// QueueName is the Volcano Queue of a model's groups (optional; nodes
+	// > 1 and schedulerName "volcano" only): the LeaderWorkerSet's
+	// scheduling.volcano.sh/queue-name annotation, which LWS copies onto
+	// each PodGroup it creates. Kueue queues are refused: Kueue freezes a
+	// queued LeaderWorkerSet's pod templates, and every later change of
+	// the model would fail at pulumi up.
 	QueueName string `json:"queueName"`
 }
 

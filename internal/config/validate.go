@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"llm-platform/internal/group"
 	"llm-platform/internal/names"
 	"llm-platform/internal/rollout"
 )
@@ -286,52 +287,54 @@ func (c *checker) serving(key string, s Serving, pool GPUPool, prod bool) {
 		c.model(k, m, pool, prod)
 	}
 	c.groupNames(key, s.Models)
-	c.poolHoldsGroups(s.Models, pool)
 }
 
 // groupNames refuses a model whose objects a model of groups would take:
 // LeaderWorkerSet names each group's StatefulSet and headless Service
 // <its name>-<group index>, so a model named <name of a model of
-// groups>-<digits> would share its Deployment's or its Service's name.
+// groups>-<an index it can reach> would share its Deployment's or its
+// Service's name.
 func (c *checker) groupNames(key string, models []Model) {
 	for i, g := range models {
 		if !g.MultiNode() || g.Name == "" {
 			continue
 		}
+		groups := MaxReplicas(g.Replicas, g.Autoscaling)
 		for j, m := range models {
-			index, ok := strings.CutPrefix(m.Name, g.Name+"-")
-			if !ok || i == j || strings.Trim(index, "0123456789") != "" || index == "" {
+			suffix, ok := strings.CutPrefix(m.Name, g.Name+"-")
+			index, err := strconv.Atoi(suffix)
+			if !ok || i == j || err != nil || strconv.Itoa(index) != suffix || index >= groups {
 				continue
 			}
-			c.fail(fmt.Sprintf("%s.models[%d].name", key, j), m.Name, fmt.Sprintf("must not be %s-<digits>: models[%d] runs groups (nodes %d), and LeaderWorkerSet names each group's StatefulSet and Service %s-<group index>, which %s would share", g.Name, i, g.Nodes, names.Inference(g.Name), names.Inference(m.Name)), fmt.Sprintf("%q", g.Name+"-v"+index))
+			c.fail(fmt.Sprintf("%s.models[%d].name", key, j), m.Name, fmt.Sprintf("must not be %s-<group index below %d>: models[%d] runs up to %d groups (nodes %d), and LeaderWorkerSet names each group's StatefulSet and Service %s-<group index>, which %s would share", g.Name, groups, i, groups, g.Nodes, names.Inference(g.Name), names.Inference(m.Name)), fmt.Sprintf("%q", g.Name+"-v"+suffix))
 		}
 	}
 }
 
-// poolHoldsGroups refuses models of groups that gpuPool.maxNodes cannot
-// hold at their autoscaling maximum: the GPUs every model asks for then
-// (pods x gpus, groups counted in pods) must fit maxNodes x gpusPerNode,
-// or the last groups start partly and hold GPUs that no other group can
-// use. Without maxNodes, or without a model of groups, nothing is checked:
-// one-pod replicas beyond the pool only wait, Pending, holding nothing.
-func (c *checker) poolHoldsGroups(models []Model, pool GPUPool) {
-	if pool.MaxNodes < 1 || pool.GPUsPerNode < 1 || c.failed("gpuPool.maxNodes") {
+// poolHoldsGroups refuses a model of groups that gpuPool.maxNodes cannot
+// hold at its maximum, when no gang scheduler places its groups: a group
+// of nodes pods needs nodes distinct nodes, each with gpus free, so the
+// pool holds maxNodes x (gpusPerNode / gpus) of its pods, and a group
+// started beyond that holds GPUs while its other pods stay Pending. Under
+// Volcano such a group only waits, whole; the preview then warns. Other
+// models sharing the pool are not counted: they may leave less room still.
+func (c *checker) poolHoldsGroups(key string, m Model, pool GPUPool) {
+	if !m.MultiNode() || pool.MaxNodes < 1 || m.GPUs < 1 || m.GPUs > pool.GPUsPerNode || m.Nodes > pool.MaxNodes {
 		return
 	}
-	var demand []string
-	need, groups := 0, false
-	for _, m := range models {
-		if m.GPUs < 1 {
+	groups := MaxReplicas(m.Replicas, m.Autoscaling)
+	fit := pool.MaxNodes * (pool.GPUsPerNode / m.GPUs)
+	if need := groups * m.Nodes; need > fit {
+		count, field := "replicas", key+".replicas"
+		if m.Autoscaling.Enabled {
+			count, field = "autoscaling.maxReplicas", key+".autoscaling.maxReplicas"
+		}
+		why := fmt.Sprintf("%d groups of %d pods with %d GPUs each need %d pods, and gpuPool.maxNodes %d of %d GPUs holds %d such pods: %s beyond the pool", groups, m.Nodes, m.GPUs, need, pool.MaxNodes, pool.GPUsPerNode, fit, count)
+		if m.Scheduling.SchedulerName == group.VolcanoScheduler {
+			c.warn(field, "%s: %s never start (Volcano keeps them waiting whole)", strconv.Itoa(groups), why)
 			return
 		}
-		pods := MaxReplicas(m.Replicas, m.Autoscaling) * max(m.Nodes, 1)
-		need += pods * m.GPUs
-		groups = groups || m.MultiNode()
-		demand = append(demand, fmt.Sprintf("%s: %d pods x %d", m.Name, pods, m.GPUs))
-	}
-	if have := pool.MaxNodes * pool.GPUsPerNode; groups && need > have {
-		c.fail("gpuPool.maxNodes", pool.MaxNodes, fmt.Sprintf("holds %d GPUs (%d nodes x %d), and the models ask for %d at their autoscaling maximum (%s): a group started beyond the pool holds GPUs while its other pods stay Pending; raise maxNodes or lower the models' maxReplicas", have, pool.MaxNodes, pool.GPUsPerNode, need, strings.Join(demand, ", ")),
-			strconv.Itoa((need+pool.GPUsPerNode-1)/pool.GPUsPerNode))
+		c.fail(field, groups, why+" would start partly and hold GPUs while their other pods stay Pending; lower "+count+" or raise gpuPool.maxNodes", strconv.Itoa(fit/m.Nodes))
 	}
 }
 

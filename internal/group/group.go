@@ -44,8 +44,8 @@ const (
 	ExclusiveTopologyAnnotation = "leaderworkerset.sigs.k8s.io/exclusive-topology"
 )
 
-// Gang scheduling of groups: the schedulers and queues LeaderWorkerSet
-// (v0.9) and Kueue know.
+// Gang scheduling of groups: the scheduler and queue LeaderWorkerSet (v0.9)
+// makes PodGroups for.
 const (
 	// VolcanoScheduler is Volcano's scheduler name. The LeaderWorkerSet
 	// controller, run with gangSchedulingManagement.schedulerProvider:
@@ -54,10 +54,6 @@ const (
 	// VolcanoQueueAnnotation on a LeaderWorkerSet names the Volcano Queue
 	// of its groups' PodGroups (volcano.sh/apis, scheduling/v1beta1).
 	VolcanoQueueAnnotation = "scheduling.volcano.sh/queue-name"
-	// KueueQueueLabel on a LeaderWorkerSet names the Kueue LocalQueue that
-	// admits its groups, each as one workload (kueue.x-k8s.io, the
-	// LeaderWorkerSet integration).
-	KueueQueueLabel = "kueue.x-k8s.io/queue-name"
 )
 
 // MasterPort is where the leader's torch.distributed store listens for the
