@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/util/validation"
-
 	"llm-platform/internal/group"
 	"llm-platform/internal/names"
 )
@@ -46,12 +44,7 @@ func (c *checker) multiNode(key string, m Model, pool GPUPool) {
 	if backend, ok := flagValue(m.Args, "--distributed-executor-backend"); ok && backend == "ray" {
 		c.fail(key+".args", m.Args, "must not ask for --distributed-executor-backend ray when nodes > 1: the group is launched with vLLM's own multi-node runtime (mp), and no Ray cluster is started", `["--tensor-parallel-size", "8", "--pipeline-parallel-size", "2"]`)
 	}
-	if tp, ok := flagValue(m.Args, "--tensor-parallel-size", "-tp"); ok && pool.GroupDomainLabel == "" {
-		if n, err := strconv.Atoi(tp); err == nil && n > m.GPUs && m.GPUs >= 1 {
-			c.fail(key+".args", m.Args, fmt.Sprintf("asks for --tensor-parallel-size %d, more than the %d GPUs of one node: tensor parallelism all-reduces on every layer and belongs within a node; span the nodes with --pipeline-parallel-size (or set gpuPool.groupDomainLabel when groups run in one NVLink domain)", n, m.GPUs),
-				fmt.Sprintf(`["--tensor-parallel-size", "%d", "--pipeline-parallel-size", "%d"]`, m.GPUs, m.Nodes))
-		}
-	}
+	c.tensorParallelWithinNodes(key, m, pool)
 	if m.Source.Cached() && m.ModelCache.AccessMode == AccessReadWriteOnce && !c.failed(key+".modelCache.accessMode") {
 		c.fail(key+".modelCache.accessMode", m.ModelCache.AccessMode,
 			fmt.Sprintf("must be ReadWriteMany when nodes is %d: every pod of a group reads the weights from the one cache, each on its own node, and a ReadWriteOnce claim attaches to one node (or take the weights from an oci:// source, pulled on each node)", m.Nodes), `"ReadWriteMany"`)
@@ -61,16 +54,6 @@ func (c *checker) multiNode(key string, m Model, pool GPUPool) {
 	}
 	if !strings.Contains(m.Image, "vllm") {
 		c.warn(key+".image", "%s: with nodes %d the stack launches vLLM's multi-node runtime (%s); a server that is not vLLM must accept those flags", m.Image, m.Nodes, strings.Join(group.OwnedFlags, ", "))
-	}
-	if tp, ok := flagValue(m.Args, "--tensor-parallel-size", "-tp"); ok && m.GPUs >= 1 {
-		// A tensor-parallel group of ranks must sit within a node, or span
-		// whole nodes (an NVLink domain): vLLM numbers ranks node by node,
-		// so a size that neither divides nor is a multiple of a node's GPUs
-		// puts some groups across a node boundary.
-		if n, err := strconv.Atoi(tp); err == nil && n >= 1 && m.GPUs%n != 0 && n%m.GPUs != 0 && !c.failed(key+".args") {
-			c.fail(key+".args", m.Args, fmt.Sprintf("asks for --tensor-parallel-size %d, which does not divide the %d GPUs of a node: some tensor-parallel groups would straddle two nodes", n, m.GPUs),
-				fmt.Sprintf(`["--tensor-parallel-size", "%d", "--pipeline-parallel-size", "%d"]`, m.GPUs, m.Nodes))
-		}
 	}
 	if dp, ok := flagValue(m.Args, "--data-parallel-size", "-dp"); ok && dp != "1" && !c.failed(key+".args") {
 		c.fail(key+".args", m.Args, fmt.Sprintf("must not set --data-parallel-size %s when nodes > 1: data parallel ranks across a group talk over vLLM's data-parallel RPC and master ports (--data-parallel-rpc-port, --data-parallel-master-port), which the launch does not write and the group's NetworkPolicy does not admit; serve more copies as more replicas (each a group) instead", dp),
@@ -97,9 +80,8 @@ func (c *checker) multiNode(key string, m Model, pool GPUPool) {
 func (c *checker) scheduling(key string, m Model) {
 	s := m.Scheduling
 	if s.SchedulerName != "" {
-		if errs := validation.IsDNS1123Subdomain(s.SchedulerName); len(errs) > 0 {
-			c.fail(key+".schedulerName", s.SchedulerName, "must be a DNS-1123 subdomain: "+strings.Join(errs, "; "), `"volcano"`)
-		} else if strings.Contains(s.SchedulerName, "kueue") {
+		c.dns1123Subdomain(key+".schedulerName", s.SchedulerName, `"volcano"`)
+		if !c.failed(key+".schedulerName") && strings.Contains(s.SchedulerName, "kueue") {
 			c.fail(key+".schedulerName", s.SchedulerName, "names no scheduler: Kueue admits workloads and leaves them to a scheduler, and no scheduler of this name would ever place the pods (they stay Pending); leave it unset, or use volcano", `""`)
 		}
 	}
@@ -114,8 +96,8 @@ func (c *checker) scheduling(key string, m Model) {
 		// templates immutable once set (kueue, leaderworkerset_webhook.go):
 		// every later change of the model would fail at pulumi up.
 		c.fail(key+".queueName", s.QueueName, "needs schedulerName \"volcano\": it names the Volcano Queue of the groups' PodGroups. Kueue is not supported: its webhook freezes a queued LeaderWorkerSet's queue label and pod templates, so every later change of the model (args, resources, gpus) would fail at pulumi up", `""`)
-	case len(validation.IsDNS1123Subdomain(s.QueueName)) > 0:
-		c.fail(key+".queueName", s.QueueName, "must be a DNS-1123 subdomain (a Volcano Queue's name)", `"inference"`)
+	default:
+		c.dns1123Subdomain(key+".queueName", s.QueueName, `"inference"`) // a Volcano Queue's name
 	}
 }
 
@@ -133,4 +115,74 @@ func flagValue(args []string, names ...string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// tensorParallelWithinNodes checks a group's --tensor-parallel-size: a
+// tensor-parallel group of ranks all-reduces on every layer, so it must sit
+// within a node, or span whole nodes only in one NVLink domain
+// (gpuPool.groupDomainLabel). vLLM numbers ranks node by node, so a size
+// that neither divides nor is a multiple of a node's GPUs puts some groups
+// across a node boundary.
+func (c *checker) tensorParallelWithinNodes(key string, m Model, pool GPUPool) {
+	tp, ok := flagValue(m.Args, "--tensor-parallel-size", "-tp")
+	n, err := strconv.Atoi(tp)
+	if !ok || err != nil || n < 1 || m.GPUs < 1 || c.failed(key+".args") {
+		return
+	}
+	fix := fmt.Sprintf(`["--tensor-parallel-size", "%d", "--pipeline-parallel-size", "%d"]`, m.GPUs, m.Nodes)
+	switch {
+	case n > m.GPUs && pool.GroupDomainLabel == "":
+		c.fail(key+".args", m.Args, fmt.Sprintf("asks for --tensor-parallel-size %d, more than the %d GPUs of one node: tensor parallelism all-reduces on every layer and belongs within a node; span the nodes with --pipeline-parallel-size (or set gpuPool.groupDomainLabel when groups run in one NVLink domain)", n, m.GPUs), fix)
+	case m.GPUs%n != 0 && n%m.GPUs != 0:
+		c.fail(key+".args", m.Args, fmt.Sprintf("asks for --tensor-parallel-size %d, which does not divide the %d GPUs of a node: some tensor-parallel groups would straddle two nodes", n, m.GPUs), fix)
+	}
+}
+
+// groupNames refuses a model whose objects a model of groups would take:
+// LeaderWorkerSet names each group's StatefulSet and headless Service
+// <its name>-<group index>, so a model named <name of a model of
+// groups>-<an index it can reach> would share its Deployment's or its
+// Service's name.
+func (c *checker) groupNames(key string, models []Model) {
+	for i, g := range models {
+		if !g.MultiNode() || g.Name == "" {
+			continue
+		}
+		groups := MaxReplicas(g.Replicas, g.Autoscaling)
+		for j, m := range models {
+			suffix, ok := strings.CutPrefix(m.Name, g.Name+"-")
+			index, err := strconv.Atoi(suffix)
+			if !ok || i == j || err != nil || strconv.Itoa(index) != suffix || index >= groups {
+				continue
+			}
+			c.fail(fmt.Sprintf("%s.models[%d].name", key, j), m.Name, fmt.Sprintf("must not be %s-<group index below %d>: models[%d] runs up to %d groups (nodes %d), and LeaderWorkerSet names each group's StatefulSet and Service %s-<group index>, which %s would share", g.Name, groups, i, groups, g.Nodes, names.Inference(g.Name), names.Inference(m.Name)), fmt.Sprintf("%q", g.Name+"-v"+suffix))
+		}
+	}
+}
+
+// poolHoldsGroups refuses a model of groups that gpuPool.maxNodes cannot
+// hold at its maximum, when no gang scheduler places its groups: a group
+// of nodes pods needs nodes distinct nodes, each with gpus free, so the
+// pool holds maxNodes x (gpusPerNode / gpus) of its pods, and a group
+// started beyond that holds GPUs while its other pods stay Pending. Under
+// Volcano such a group only waits, whole; the preview then warns. Other
+// models sharing the pool are not counted: they may leave less room still.
+func (c *checker) poolHoldsGroups(key string, m Model, pool GPUPool) {
+	if !m.MultiNode() || pool.MaxNodes < 1 || m.GPUs < 1 || m.GPUs > pool.GPUsPerNode || m.Nodes > pool.MaxNodes {
+		return
+	}
+	groups := MaxReplicas(m.Replicas, m.Autoscaling)
+	fit := pool.MaxNodes * (pool.GPUsPerNode / m.GPUs)
+	if need := groups * m.Nodes; need > fit {
+		count, field := "replicas", key+".replicas"
+		if m.Autoscaling.Enabled {
+			count, field = "autoscaling.maxReplicas", key+".autoscaling.maxReplicas"
+		}
+		why := fmt.Sprintf("%d groups of %d pods with %d GPUs each need %d pods, and gpuPool.maxNodes %d of %d GPUs holds %d such pods: %s beyond the pool", groups, m.Nodes, m.GPUs, need, pool.MaxNodes, pool.GPUsPerNode, fit, count)
+		if m.Scheduling.SchedulerName == group.VolcanoScheduler {
+			c.warn(field, "%s: %s never start (Volcano keeps them waiting whole)", strconv.Itoa(groups), why)
+			return
+		}
+		c.fail(field, groups, why+" would start partly and hold GPUs while their other pods stay Pending; lower "+count+" or raise gpuPool.maxNodes", strconv.Itoa(fit/m.Nodes))
+	}
 }

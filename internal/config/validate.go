@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"llm-platform/internal/group"
 	"llm-platform/internal/names"
 	"llm-platform/internal/rollout"
 )
@@ -289,55 +288,6 @@ func (c *checker) serving(key string, s Serving, pool GPUPool, prod bool) {
 	c.groupNames(key, s.Models)
 }
 
-// groupNames refuses a model whose objects a model of groups would take:
-// LeaderWorkerSet names each group's StatefulSet and headless Service
-// <its name>-<group index>, so a model named <name of a model of
-// groups>-<an index it can reach> would share its Deployment's or its
-// Service's name.
-func (c *checker) groupNames(key string, models []Model) {
-	for i, g := range models {
-		if !g.MultiNode() || g.Name == "" {
-			continue
-		}
-		groups := MaxReplicas(g.Replicas, g.Autoscaling)
-		for j, m := range models {
-			suffix, ok := strings.CutPrefix(m.Name, g.Name+"-")
-			index, err := strconv.Atoi(suffix)
-			if !ok || i == j || err != nil || strconv.Itoa(index) != suffix || index >= groups {
-				continue
-			}
-			c.fail(fmt.Sprintf("%s.models[%d].name", key, j), m.Name, fmt.Sprintf("must not be %s-<group index below %d>: models[%d] runs up to %d groups (nodes %d), and LeaderWorkerSet names each group's StatefulSet and Service %s-<group index>, which %s would share", g.Name, groups, i, groups, g.Nodes, names.Inference(g.Name), names.Inference(m.Name)), fmt.Sprintf("%q", g.Name+"-v"+suffix))
-		}
-	}
-}
-
-// poolHoldsGroups refuses a model of groups that gpuPool.maxNodes cannot
-// hold at its maximum, when no gang scheduler places its groups: a group
-// of nodes pods needs nodes distinct nodes, each with gpus free, so the
-// pool holds maxNodes x (gpusPerNode / gpus) of its pods, and a group
-// started beyond that holds GPUs while its other pods stay Pending. Under
-// Volcano such a group only waits, whole; the preview then warns. Other
-// models sharing the pool are not counted: they may leave less room still.
-func (c *checker) poolHoldsGroups(key string, m Model, pool GPUPool) {
-	if !m.MultiNode() || pool.MaxNodes < 1 || m.GPUs < 1 || m.GPUs > pool.GPUsPerNode || m.Nodes > pool.MaxNodes {
-		return
-	}
-	groups := MaxReplicas(m.Replicas, m.Autoscaling)
-	fit := pool.MaxNodes * (pool.GPUsPerNode / m.GPUs)
-	if need := groups * m.Nodes; need > fit {
-		count, field := "replicas", key+".replicas"
-		if m.Autoscaling.Enabled {
-			count, field = "autoscaling.maxReplicas", key+".autoscaling.maxReplicas"
-		}
-		why := fmt.Sprintf("%d groups of %d pods with %d GPUs each need %d pods, and gpuPool.maxNodes %d of %d GPUs holds %d such pods: %s beyond the pool", groups, m.Nodes, m.GPUs, need, pool.MaxNodes, pool.GPUsPerNode, fit, count)
-		if m.Scheduling.SchedulerName == group.VolcanoScheduler {
-			c.warn(field, "%s: %s never start (Volcano keeps them waiting whole)", strconv.Itoa(groups), why)
-			return
-		}
-		c.fail(field, groups, why+" would start partly and hold GPUs while their other pods stay Pending; lower "+count+" or raise gpuPool.maxNodes", strconv.Itoa(fit/m.Nodes))
-	}
-}
-
 func (c *checker) model(key string, m Model, pool GPUPool, prod bool) {
 	if m.Name == "" {
 		c.fail(key+".name", m.Name, "required", `"llama-3-8b"`)
@@ -382,7 +332,7 @@ func (c *checker) model(key string, m Model, pool GPUPool, prod bool) {
 	}
 	c.bytes(key+".modelCache.size", m.ModelCache.Size, `"100Gi"`)
 	if m.ModelCache.StorageClass != "" {
-		c.dns1123Subdomain(key+".modelCache.storageClass", m.ModelCache.StorageClass)
+		c.dns1123Subdomain(key+".modelCache.storageClass", m.ModelCache.StorageClass, `"premium-rwo"`)
 	}
 	c.accessMode(key+".modelCache.accessMode", m.ModelCache.AccessMode)
 	if m.ModelCache.AccessMode == AccessReadOnlyMany && m.Source.URI == "" {
@@ -674,7 +624,7 @@ func ParseIntOrPercent(v IntOrPercent) (n int, percent bool, err error) {
 func (c *checker) storage(key string, s Storage) {
 	c.bytes(key+".size", s.Size, `"100Gi"`)
 	if s.StorageClass != "" {
-		c.dns1123Subdomain(key+".storageClass", s.StorageClass)
+		c.dns1123Subdomain(key+".storageClass", s.StorageClass, `"premium-rwo"`)
 	}
 	c.accessMode(key+".accessMode", s.AccessMode)
 }
@@ -869,9 +819,9 @@ func (c *checker) dns1123Label(key, v string) {
 	}
 }
 
-func (c *checker) dns1123Subdomain(key, v string) {
+func (c *checker) dns1123Subdomain(key, v, example string) {
 	if errs := validation.IsDNS1123Subdomain(v); len(errs) > 0 {
-		c.fail(key, v, "must be a DNS-1123 subdomain: "+strings.Join(errs, "; "), `"premium-rwo"`)
+		c.fail(key, v, "must be a DNS-1123 subdomain: "+strings.Join(errs, "; "), example)
 	}
 }
 

@@ -38,9 +38,9 @@ type Group struct {
 	WorkerContainer corev1.ContainerArgs
 	// WorkerPod is the workers' pod spec without containers and grace period.
 	WorkerPod corev1.PodSpecArgs
-	// Labels and Annotations of the LeaderWorkerSet (its queue, its
-	// exclusive topology), beside the workload's own.
-	Labels, Annotations map[string]string
+	// Annotations of the LeaderWorkerSet (its exclusive topology), beside
+	// the workload's own.
+	Annotations map[string]string
 	// PodAnnotations are added to both pod templates: a change of them is
 	// a new revision of the LeaderWorkerSet, rolled out group by group,
 	// where a change of the LeaderWorkerSet's own annotations reaches only
@@ -90,11 +90,7 @@ func newLeaderWorkerSet(ctx *pulumi.Context, name string, args Args, t rollout.T
 		annotations[k] = pulumi.String(v)
 	}
 	meta.Annotations = annotations
-	labels := args.Workload.AllInput()
-	for k, v := range g.Labels {
-		labels[k] = pulumi.String(v)
-	}
-	meta.Labels = labels
+	meta.Labels = args.Workload.AllInput()
 	leaderAnnotations, workerAnnotations := pulumi.StringMap{}, pulumi.StringMap{}
 	for k, v := range args.PodAnnotations {
 		leaderAnnotations[k] = v
