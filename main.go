@@ -12,6 +12,7 @@ import (
 
 func main() {
 	stack.BeforePreview = checkPreviewAccess
+	stack.IdentifyCluster = identifyCluster
 	pulumi.Run(stack.Program)
 }
 
@@ -24,4 +25,18 @@ func checkPreviewAccess(ctx *pulumi.Context, namespace string, cluster config.Cl
 		return err
 	}
 	return preflight.Check(ctx.Context(), client, namespace)
+}
+
+// identifyCluster reads the identity of the cluster the stack's provider
+// reaches (see internal/preflight.ClusterUID) and its API server's address.
+func identifyCluster(ctx *pulumi.Context, cluster config.Cluster) (string, string, error) {
+	client, err := preflight.Client(cluster.KubeconfigText, cluster.Context, cluster.Cluster)
+	if err != nil {
+		return "", "", err
+	}
+	uid, err := preflight.ClusterUID(ctx.Context(), client)
+	if err != nil {
+		return "", "", err
+	}
+	return uid, preflight.Server(client), nil
 }

@@ -79,6 +79,12 @@ type Cluster struct {
 	Kubeconfig pulumi.StringInput
 	// Context and Cluster select within it; empty means its current ones.
 	Context, Cluster string
+	// Identifier names the cluster for good (its kube-system namespace's
+	// UID), "" when unknown. It is the adopter provider's clusterIdentifier:
+	// while it is unchanged, pulumi-kubernetes plans no replacement of the
+	// provider, whatever else changes in how it reaches the cluster (another
+	// kubeconfig path, a new token, a proxy URL, the context named).
+	Identifier string
 }
 
 // Platform is the namespace and its guards.
@@ -125,6 +131,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		Kubeconfig:            kubeconfig,
 		Context:               optionalString(args.Cluster.Context),
 		Cluster:               optionalString(args.Cluster.Cluster),
+		ClusterIdentifier:     optionalString(args.Cluster.Identifier),
 		UpsertExistingObjects: pulumi.BoolPtr(true),
 	}, parent)
 	if err != nil {

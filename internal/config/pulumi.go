@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	pulumiconfig "github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
 )
@@ -58,11 +60,27 @@ type Cluster struct {
 	Context string
 	// Cluster is `kubernetes:cluster`.
 	Cluster string
+	// Identifier is `kubernetes:clusterIdentifier`, the default provider's
+	// name for the cluster: while it is set and unchanged, pulumi-kubernetes
+	// never replaces the provider. "" when unset.
+	Identifier string
+	// UID is the identity of the cluster this run reaches: the UID of its
+	// kube-system namespace, which lives as long as the cluster (Kubernetes
+	// has no cluster ID; the namespace's UID is the usual stand-in). Not
+	// config: the program reads it from the cluster (stack.IdentifyCluster),
+	// and it is "" where there is no cluster (the offline render, mocks).
+	UID string
 }
 
 // ClusterFromPulumi reads the `kubernetes:` keys that choose the cluster, so
 // an explicit provider of the stack talks to the same cluster as the default.
-func ClusterFromPulumi(ctx *pulumi.Context) Cluster {
+// It refuses `kubernetes:kubeconfig` without `kubernetes:clusterIdentifier`:
+// pulumi-kubernetes reads the file the key names (or the text it holds) and,
+// when that file's current cluster entry differs from the last run's (another
+// server address, a proxy URL, another file), replaces the provider and with
+// it every object of the stack, unless clusterIdentifier is set and unchanged
+// (provider.go DiffConfig, pulumi-kubernetes v4.33).
+func ClusterFromPulumi(ctx *pulumi.Context) (Cluster, error) {
 	var c Cluster
 	if v, ok := ctx.GetConfig("kubernetes:kubeconfig"); ok {
 		c.Kubeconfig = pulumi.ToSecret(pulumi.String(v)).(pulumi.StringOutput)
@@ -70,5 +88,12 @@ func ClusterFromPulumi(ctx *pulumi.Context) Cluster {
 	}
 	c.Context, _ = ctx.GetConfig("kubernetes:context")
 	c.Cluster, _ = ctx.GetConfig("kubernetes:cluster")
-	return c
+	c.Identifier, _ = ctx.GetConfig("kubernetes:clusterIdentifier")
+	if c.KubeconfigText != "" && c.Identifier == "" {
+		return c, errors.New("kubernetes:clusterIdentifier is required when kubernetes:kubeconfig is set: without it pulumi-kubernetes replaces its provider, " +
+			"and with it every object of the stack, whenever the kubeconfig's current cluster entry changes (another file, server address or proxy URL for the same cluster); " +
+			"set a name for this cluster that stays as long as the cluster does, for example: pulumi config set kubernetes:clusterIdentifier prod-eu-1 " +
+			"(the program checks for itself that every run reaches the cluster the stack was deployed to)")
+	}
+	return c, nil
 }

@@ -142,3 +142,25 @@ func qualified(a Access) string {
 	}
 	return a.Resource + "." + a.Group
 }
+
+// ClusterUID is the identity of the cluster client reaches: the UID of its
+// kube-system namespace, which Kubernetes creates with the cluster and never
+// deletes (Kubernetes has no cluster ID of its own; this UID is the usual
+// stand-in). The identity needs `get namespaces`, which Previewed asks for.
+func ClusterUID(ctx context.Context, client kubernetes.Interface) (string, error) {
+	ns, err := client.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("the program cannot tell which cluster it reaches: reading namespace %s failed: %w", metav1.NamespaceSystem, err)
+	}
+	return string(ns.UID), nil
+}
+
+// Server is the address of the API server client talks to, for messages;
+// "the API server reached" when client is not a real clientset (a fake).
+func Server(client kubernetes.Interface) string {
+	if cs, ok := client.(*kubernetes.Clientset); ok && cs.CoreV1().RESTClient() != nil {
+		u := cs.CoreV1().RESTClient().Get().URL()
+		return u.Scheme + "://" + u.Host
+	}
+	return "the API server reached"
+}

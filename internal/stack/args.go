@@ -46,7 +46,7 @@ func platformArgs(cfg config.Config, secrets config.Secrets, cluster config.Clus
 		Workloads:           workloads,
 		ModelRegistryToken:  secrets.ModelRegistryToken,
 		RegistryCredentials: secrets.RegistryCredentials,
-		Cluster:             platform.Cluster{Kubeconfig: cluster.Kubeconfig, Context: cluster.Context, Cluster: cluster.Cluster},
+		Cluster:             platform.Cluster{Kubeconfig: cluster.Kubeconfig, Context: cluster.Context, Cluster: cluster.Cluster, Identifier: cluster.UID},
 	}
 }
 

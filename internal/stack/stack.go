@@ -56,17 +56,35 @@ func Program(ctx *pulumi.Context) error {
 			return err
 		}
 	}
-	cluster := config.ClusterFromPulumi(ctx)
+	cluster, err := config.ClusterFromPulumi(ctx)
+	if err != nil {
+		return fmt.Errorf("invalid configuration of stack %q:\n%w", ctx.Stack(), err)
+	}
 	if ctx.DryRun() && BeforePreview != nil {
 		if err := BeforePreview(ctx, res.Config.Namespace.Name, cluster); err != nil {
 			return err
 		}
+	}
+	if IdentifyCluster != nil {
+		uid, server, err := IdentifyCluster(ctx, cluster)
+		if err != nil {
+			return err
+		}
+		if err := sameCluster(ctx, uid, server, cluster.Identifier); err != nil {
+			return err
+		}
+		cluster.UID = uid
 	}
 	s, err := Build(ctx, res.Config, secrets, cluster)
 	if err != nil {
 		return err
 	}
 	Export(ctx, s)
+	if cluster.UID != "" {
+		// The record sameCluster reads back at the next run.
+		ctx.Export(ClusterUIDOutput, pulumi.String(cluster.UID))
+		ctx.Export(ClusterIdentifierOutput, pulumi.String(cluster.Identifier))
+	}
 	return nil
 }
 

@@ -327,6 +327,7 @@ func TestAdopterTalksToTheStacksCluster(t *testing.T) {
 	sf.Config["kubernetes:context"] = "gpu-cluster-eu"
 	sf.Config["kubernetes:cluster"] = "eu-west"
 	sf.Config["kubernetes:kubeconfig"] = "/etc/kube/config"
+	sf.Config["kubernetes:clusterIdentifier"] = "gpu-cluster-eu"
 	rec, err := mock.Run(stack.Program, "dev", sf.Config, sf.SecretKeys)
 	require.NoError(t, err)
 	var found bool

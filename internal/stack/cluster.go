@@ -1,0 +1,72 @@
+package stack
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"llm-platform/internal/config"
+)
+
+// IdentifyCluster, when set, returns the identity of the cluster the stack's
+// provider reaches (config.Cluster.UID) and the API server's address, for
+// messages. main sets it to internal/preflight's reading; the mock engine and
+// the offline render leave it unset, having no cluster to ask.
+var IdentifyCluster func(ctx *pulumi.Context, cluster config.Cluster) (uid, server string, err error)
+
+// The stack outputs that record which cluster the stack was deployed to:
+// its UID, and kubernetes:clusterIdentifier when set.
+const (
+	ClusterUIDOutput        = "clusterUID"
+	ClusterIdentifierOutput = "kubernetesClusterIdentifier"
+)
+
+// sameCluster refuses a run that reaches another cluster than the stack's
+// last deployment did. Nothing else would notice: with no
+// kubernetes:kubeconfig in the stack's config the providers read
+// KUBECONFIG, so a kubeconfig pointing elsewhere changes none of their
+// inputs, and `pulumi up` would create every object on the cluster reached
+// while the objects on the other one keep running, no longer managed. The
+// record is the stack's own clusterUID output, read back through a
+// StackReference to the stack itself; a stack never deployed has none and
+// passes. It also refuses a new kubernetes:clusterIdentifier on the same
+// cluster (identifier is the one this run has, "" when unset): a changed
+// identifier is pulumi-kubernetes' sign of a new cluster, on which it
+// replaces every object of the stack.
+func sameCluster(ctx *pulumi.Context, uid, server, identifier string) error {
+	self := fmt.Sprintf("%s/%s/%s", ctx.Organization(), ctx.Project(), ctx.Stack())
+	ref, err := pulumi.NewStackReference(ctx, "last-deployment", &pulumi.StackReferenceArgs{Name: pulumi.String(self)})
+	if err != nil {
+		return fmt.Errorf("reading the stack's last deployment (%s): %w", self, err)
+	}
+	output := func(name string) (string, error) {
+		out, err := ref.GetOutputDetails(name)
+		if err != nil {
+			return "", fmt.Errorf("reading the stack's last deployment (%s): output %s: %w", self, name, err)
+		}
+		v, _ := out.Value.(string)
+		return v, nil
+	}
+	deployed, err := output(ClusterUIDOutput)
+	if err != nil {
+		return err
+	}
+	deployedIdentifier, err := output(ClusterIdentifierOutput)
+	if err != nil {
+		return err
+	}
+	if deployed == "" || deployed == uid {
+		if deployedIdentifier != "" && identifier != "" && identifier != deployedIdentifier {
+			return fmt.Errorf("kubernetes:clusterIdentifier changed from %q to %q, and the cluster is the same one (kube-system UID %s, at %s): "+
+				"pulumi-kubernetes takes a new identifier for a new cluster and would replace every object of the stack (delete and create each Deployment, Job and Service); "+
+				"set it back: pulumi config set kubernetes:clusterIdentifier %s", deployedIdentifier, identifier, uid, server, deployedIdentifier)
+		}
+		return nil
+	}
+	return fmt.Errorf("stack %q was deployed to another cluster (kube-system namespace UID %s) than this run reaches (%s, kube-system UID %s): "+
+		"going on would create every object of the stack on %s and leave the objects on the other cluster running, no longer managed by any stack. "+
+		"A stack manages one cluster: if the kubeconfig (kubernetes:kubeconfig, kubernetes:context, or KUBECONFIG) points at the wrong cluster, point it back; "+
+		"to run this configuration on the other cluster, create a stack for it (pulumi stack init <name>, with this stack's config); "+
+		"to retire this stack, run pulumi destroy with a kubeconfig that reaches the cluster it was deployed to",
+		ctx.Stack(), deployed, server, uid, server)
+}

@@ -1,0 +1,116 @@
+package stack_test
+
+import (
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"llm-platform/internal/config"
+	"llm-platform/internal/mock"
+	"llm-platform/internal/stack"
+	"llm-platform/internal/stacktest"
+)
+
+// lastDeployment answers the stack's reference to itself with the outputs
+// of a last deployment (none when deployed is nil).
+type lastDeployment struct {
+	*mock.Recorder
+	deployed map[string]any
+}
+
+func (l lastDeployment) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	id, state, err := l.Recorder.NewResource(args)
+	if args.TypeToken == "pulumi:pulumi:StackReference" {
+		state = resource.NewPropertyMapFromMap(map[string]any{"name": args.ID, "outputs": l.deployed, "secretOutputNames": []string{}})
+	}
+	return id, state, err
+}
+
+// runOnCluster runs the dev stack as main does, on the cluster of the UID
+// given, after a last deployment with the outputs given.
+func runOnCluster(t *testing.T, uid string, deployed map[string]any, kubernetesConfig ...string) (*mock.Recorder, error) {
+	t.Helper()
+	old := stack.IdentifyCluster
+	t.Cleanup(func() { stack.IdentifyCluster = old })
+	stack.IdentifyCluster = func(*pulumi.Context, config.Cluster) (string, string, error) {
+		return uid, "https://10.0.0.1:6443", nil
+	}
+	c := stacktest.Load(t, "dev")
+	cfg := c.PulumiConfig()
+	for i := 0; i+1 < len(kubernetesConfig); i += 2 {
+		cfg[kubernetesConfig[i]] = kubernetesConfig[i+1]
+	}
+	rec := mock.NewRecorder()
+	err := pulumi.RunErr(stack.Program, pulumi.WithMocks("llm-platform", "dev", lastDeployment{rec, deployed}), func(info *pulumi.RunInfo) {
+		info.Config = cfg
+		info.ConfigSecretKeys = c.Secrets
+	})
+	return rec, err
+}
+
+// A run that reaches another cluster than the stack was deployed to is
+// refused before any object is registered, naming both clusters and the
+// ways forward; the same cluster (or a stack never deployed) goes on, and
+// names the adopter provider's cluster for good.
+func TestAnotherClusterIsRefused(t *testing.T) {
+	_, err := runOnCluster(t, "uid-b", map[string]any{stack.ClusterUIDOutput: "uid-a"})
+	require.Error(t, err)
+	for _, want := range []string{`stack "dev" was deployed to another cluster`, "uid-a", "uid-b", "https://10.0.0.1:6443", "pulumi stack init", "pulumi destroy"} {
+		assert.Contains(t, err.Error(), want)
+	}
+
+	for name, deployed := range map[string]map[string]any{
+		"same cluster":   {stack.ClusterUIDOutput: "uid-b"},
+		"never deployed": nil,
+		"deployed before the record": {"namespace": "llm-platform-dev"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rec, err := runOnCluster(t, "uid-b", deployed)
+			require.NoError(t, err)
+			adopter, ok := rec.Resource("pulumi:providers:kubernetes", "platform-adopter")
+			require.True(t, ok, "the adopter provider")
+			assert.Equal(t, "uid-b", adopter.Inputs["clusterIdentifier"].StringValue(), "the adopter's clusterIdentifier is the cluster's UID: only a change of it replaces the provider")
+		})
+	}
+}
+
+// Without a cluster (the offline render) no identity is set and nothing is
+// read back.
+func TestNoClusterNoIdentity(t *testing.T) {
+	res := stacktest.Run(t, stacktest.Load(t, "dev"))
+	adopter := res.Resource(t, "pulumi:providers:kubernetes", "platform-adopter")
+	assert.NotContains(t, adopter.Inputs, resource.PropertyKey("clusterIdentifier"))
+	_, ok := res.Recorder.Resource("pulumi:pulumi:StackReference", "last-deployment")
+	assert.False(t, ok)
+}
+
+// kubernetes:kubeconfig without kubernetes:clusterIdentifier is refused, as
+// is a new identifier for the same cluster: either would let
+// pulumi-kubernetes replace its default provider and every object of the
+// stack. Another identifier with another kubeconfig for the same cluster,
+// and an identifier dropped, go on.
+func TestClusterIdentifier(t *testing.T) {
+	kubeconfig := "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://10.0.0.1:6443'}}]\ncontexts: [{name: c, context: {cluster: c}}]\ncurrent-context: c\n"
+	_, err := runOnCluster(t, "uid-a", nil, "kubernetes:kubeconfig", kubeconfig)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "kubernetes:clusterIdentifier is required when kubernetes:kubeconfig is set")
+	assert.NotContains(t, err.Error(), "10.0.0.1", "the kubeconfig, which may hold a token, is never repeated")
+
+	deployed := map[string]any{stack.ClusterUIDOutput: "uid-a", stack.ClusterIdentifierOutput: "prod-eu-1"}
+	_, err = runOnCluster(t, "uid-a", deployed, "kubernetes:kubeconfig", kubeconfig, "kubernetes:clusterIdentifier", "prod-eu-2")
+	require.Error(t, err)
+	for _, want := range []string{`kubernetes:clusterIdentifier changed from "prod-eu-1" to "prod-eu-2"`, "would replace every object", "pulumi config set kubernetes:clusterIdentifier prod-eu-1"} {
+		assert.Contains(t, err.Error(), want)
+	}
+
+	rec, err := runOnCluster(t, "uid-a", deployed, "kubernetes:kubeconfig", "/ci/kubeconfig", "kubernetes:clusterIdentifier", "prod-eu-1", "kubernetes:context", "ci")
+	require.NoError(t, err)
+	adopter, _ := rec.Resource("pulumi:providers:kubernetes", "platform-adopter")
+	assert.Equal(t, "uid-a", adopter.Inputs["clusterIdentifier"].StringValue(), "the adopter keeps the cluster's UID, whatever the default provider is named")
+
+	_, err = runOnCluster(t, "uid-a", deployed)
+	require.NoError(t, err, "dropping the identifier (and the kubeconfig) replaces nothing")
+}
