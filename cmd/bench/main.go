@@ -295,8 +295,10 @@ func converge(root, stack string, floor bool) time.Duration {
 		must(err)
 		// The same order as ours: fetch runs complete before the model
 		// servers are applied (weights on disk before a server starts).
+		// The second apply is under the first's field manager, or it
+		// conflicts with it on every field both set.
 		must(localcluster.FetchFirst(k, cfg, objs, 5*time.Minute, io.Discard))
-		_, _, err = k.Run(manifests, "apply", "--server-side", "-f", "-")
+		_, _, err = k.Run(manifests, "apply", "--server-side", "--field-manager", localcluster.FieldManager, "-f", "-")
 		must(err)
 		must(localcluster.Wait(k, cfg.Namespace.Name, localcluster.Checks(k, cfg), 5*time.Minute, io.Discard))
 	} else {
