@@ -63,8 +63,8 @@ func TestAnotherClusterIsRefused(t *testing.T) {
 	}
 
 	for name, deployed := range map[string]map[string]any{
-		"same cluster":   {stack.ClusterUIDOutput: "uid-b"},
-		"never deployed": nil,
+		"same cluster":               {stack.ClusterUIDOutput: "uid-b"},
+		"never deployed":             nil,
 		"deployed before the record": {"namespace": "llm-platform-dev"},
 	} {
 		t.Run(name, func(t *testing.T) {
