@@ -83,7 +83,7 @@ func Client(kubeconfig, context, cluster string) (kubernetes.Interface, error) {
 	}
 	rc, err := cc.ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("the preview cannot check the cluster: its kubeconfig: %w", err)
+		return nil, fmt.Errorf("the program cannot reach the cluster: its kubeconfig: %w", err)
 	}
 	// The reviews go out at once; client-go's default limit (5 per second)
 	// would delay them and log that it did.
@@ -150,7 +150,7 @@ func qualified(a Access) string {
 func ClusterUID(ctx context.Context, client kubernetes.Interface) (string, error) {
 	ns, err := client.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
 	if err != nil {
-		return "", fmt.Errorf("the program cannot tell which cluster it reaches: reading namespace %s failed: %w", metav1.NamespaceSystem, err)
+		return "", fmt.Errorf("the program cannot tell which cluster it reaches (it reads the UID of namespace %s, which needs get on namespaces): %w", metav1.NamespaceSystem, err)
 	}
 	return string(ns.UID), nil
 }
@@ -159,8 +159,9 @@ func ClusterUID(ctx context.Context, client kubernetes.Interface) (string, error
 // "the API server reached" when client is not a real clientset (a fake).
 func Server(client kubernetes.Interface) string {
 	if cs, ok := client.(*kubernetes.Clientset); ok && cs.CoreV1().RESTClient() != nil {
+		// The core group's URL: the server's, its path (a proxy's) kept, then /api/v1.
 		u := cs.CoreV1().RESTClient().Get().URL()
-		return u.Scheme + "://" + u.Host
+		return u.Scheme + "://" + u.Host + strings.TrimSuffix(u.Path, "/api/v1")
 	}
 	return "the API server reached"
 }

@@ -7,6 +7,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -62,4 +64,25 @@ func TestClientReadsTheKubeconfigAsTheProviderDoes(t *testing.T) {
 	assert.NotContains(t, err.Error(), "s3cr3t-token", "the error never repeats the kubeconfig")
 	_, err = Client("/nonexistent/kubeconfig", "", "")
 	assert.Error(t, err)
+}
+
+// The cluster's identity is its kube-system namespace's UID; a cluster whose
+// namespace cannot be read fails, saying what was read and what it needs.
+func TestClusterUIDIsTheKubeSystemNamespaces(t *testing.T) {
+	cluster := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system", UID: "5f0c9d1e-0000-4000-8000-000000000001"}})
+	uid, err := ClusterUID(t.Context(), cluster)
+	require.NoError(t, err)
+	assert.Equal(t, "5f0c9d1e-0000-4000-8000-000000000001", uid)
+	assert.Equal(t, "the API server reached", Server(cluster), "a fake has no address")
+
+	_, err = ClusterUID(t.Context(), fake.NewClientset())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "namespace kube-system, which needs get on namespaces")
+}
+
+// The address in messages is the API server's, as the kubeconfig gives it.
+func TestServerIsTheAPIServersAddress(t *testing.T) {
+	client, err := Client("apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://10.9.8.7:6443/k8s/clusters/c-1'}}]\ncontexts: [{name: c, context: {cluster: c}}]\ncurrent-context: c\n", "", "")
+	require.NoError(t, err)
+	assert.Equal(t, "https://10.9.8.7:6443/k8s/clusters/c-1", Server(client))
 }

@@ -34,7 +34,7 @@ const (
 // identifier is pulumi-kubernetes' sign of a new cluster, on which it
 // replaces every object of the stack.
 func sameCluster(ctx *pulumi.Context, uid, server, identifier string) error {
-	self := fmt.Sprintf("%s/%s/%s", ctx.Organization(), ctx.Project(), ctx.Stack())
+	self := selfReference(ctx)
 	ref, err := pulumi.NewStackReference(ctx, "last-deployment", &pulumi.StackReferenceArgs{Name: pulumi.String(self)})
 	if err != nil {
 		return fmt.Errorf("reading the stack's last deployment (%s): %w", self, err)
@@ -67,6 +67,19 @@ func sameCluster(ctx *pulumi.Context, uid, server, identifier string) error {
 		"going on would create every object of the stack on %s and leave the objects on the other cluster running, no longer managed by any stack. "+
 		"A stack manages one cluster: if the kubeconfig (kubernetes:kubeconfig, kubernetes:context, or KUBECONFIG) points at the wrong cluster, point it back; "+
 		"to run this configuration on the other cluster, create a stack for it (pulumi stack init <name>, with this stack's config); "+
-		"to retire this stack, run pulumi destroy with a kubeconfig that reaches the cluster it was deployed to",
-		ctx.Stack(), deployed, server, uid, server)
+		"to retire this stack, run pulumi destroy with a kubeconfig that reaches the cluster it was deployed to "+
+		"(pulumi destroy and pulumi refresh do not run this program, so nothing checks the cluster for them: with KUBECONFIG at %s they would act on the objects of the same names there)",
+		ctx.Stack(), deployed, server, uid, server, server)
+}
+
+// selfReference names the stack for a StackReference to itself. Pulumi Cloud
+// takes <organization>/<project>/<stack>; a file or bucket backend (whose
+// organization is always "organization") takes the bare stack name, which
+// its legacy layout, not yet moved to projects by `pulumi state upgrade`,
+// requires: it refuses a name with "/".
+func selfReference(ctx *pulumi.Context) string {
+	if ctx.Organization() == "" || ctx.Organization() == "organization" {
+		return ctx.Stack()
+	}
+	return fmt.Sprintf("%s/%s/%s", ctx.Organization(), ctx.Project(), ctx.Stack())
 }

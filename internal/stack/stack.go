@@ -60,11 +60,8 @@ func Program(ctx *pulumi.Context) error {
 	if err != nil {
 		return fmt.Errorf("invalid configuration of stack %q:\n%w", ctx.Stack(), err)
 	}
-	if ctx.DryRun() && BeforePreview != nil {
-		if err := BeforePreview(ctx, res.Config.Namespace.Name, cluster); err != nil {
-			return err
-		}
-	}
+	// Which cluster first: on the wrong one, every other message misleads
+	// (a permission missing there would be granted there).
 	if IdentifyCluster != nil {
 		uid, server, err := IdentifyCluster(ctx, cluster)
 		if err != nil {
@@ -74,6 +71,11 @@ func Program(ctx *pulumi.Context) error {
 			return err
 		}
 		cluster.UID = uid
+	}
+	if ctx.DryRun() && BeforePreview != nil {
+		if err := BeforePreview(ctx, res.Config.Namespace.Name, cluster); err != nil {
+			return err
+		}
 	}
 	s, err := Build(ctx, res.Config, secrets, cluster)
 	if err != nil {
