@@ -111,6 +111,7 @@ var Changes = map[string]Change{
 	"checkpoint.disruption":                       InPlace,
 	"monitoring":                                  InPlace,
 	"clusterDomain":                               InPlace,
+	"acceptCluster":                               ValidationOnly,
 	"cron":                                        InPlace,
 	SecretModelRegistryToken:                      RolledOut,
 	SecretRegistryCredentials:                     RolledOut,

@@ -15,7 +15,7 @@ var SecretKeys = []string{SecretModelRegistryToken, SecretRegistryCredentials}
 
 // OptionalKeys may be left out of a stack file; like the secrets, Pulumi.yaml
 // does not declare them (Pulumi requires every declared key without a default).
-var OptionalKeys = []string{"monitoring", "clusterDomain"}
+var OptionalKeys = []string{"monitoring", "clusterDomain", "acceptCluster"}
 
 // Keys lists every top-level key of the project. Render uses it to reject
 // unknown keys in stack files.
@@ -92,6 +92,9 @@ func LoadStack(lookup Lookup, isSecret func(key string) bool, stackFile string) 
 	}
 	if domain, ok := lookup("clusterDomain"); ok {
 		cfg.ClusterDomain = domain
+	}
+	if uid, ok := lookup("acceptCluster"); ok {
+		cfg.AcceptCluster = uid
 	}
 
 	for _, key := range SecretKeys {

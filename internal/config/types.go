@@ -40,6 +40,11 @@ type Config struct {
 	// ClusterDomain is the cluster's DNS domain, which in-cluster endpoints
 	// end with (key `clusterDomain`, optional, default cluster.local).
 	ClusterDomain string `json:"clusterDomain"`
+	// AcceptCluster is the UID (of its kube-system namespace) of a cluster
+	// the stack may be deployed to although it was deployed to another: a
+	// cluster rebuilt after a disaster (key `acceptCluster`, optional; ""
+	// accepts none). The program checks it against the cluster reached.
+	AcceptCluster string `json:"acceptCluster"`
 	// Secrets says which optional secrets the stack was given; their values stay
 	// Pulumi secrets and are read by main, never stored here.
 	Secrets SecretsPresent `json:"-"`

@@ -140,6 +140,9 @@ func validate(cfg *Config, written map[string]bool, decodeErrs []error) (warning
 	if errs := validation.IsDNS1123Subdomain(cfg.ClusterDomain); len(errs) > 0 {
 		c.fail("clusterDomain", cfg.ClusterDomain, "must be a DNS domain such as cluster.local: "+strings.Join(errs, "; "), `"cluster.local"`)
 	}
+	if cfg.AcceptCluster != "" && !kubernetesUID.MatchString(cfg.AcceptCluster) {
+		c.fail("acceptCluster", cfg.AcceptCluster, "must be the UID of the cluster's kube-system namespace, as `kubectl get namespace kube-system -o jsonpath='{.metadata.uid}'` prints it", `"0b9e5a1c-3f4d-4e2a-9c61-7d2f8e4b5a10"`)
+	}
 	c.secretsInArgs(cfg)
 	c.replicasFitNamespace(cfg)
 	for i, m := range cfg.Serving.Models {
@@ -576,6 +579,8 @@ var (
 	promDuration     = regexp.MustCompile(`^([0-9]+(ms|s|m|h))+$`)
 	customMetricName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_-]*$`)
 	prometheusSeries = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
+	// kubernetesUID is the form of an object's metadata.uid (a UUID, RFC 4122).
+	kubernetesUID = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 )
 
 // disruption rejects budgets that would block every eviction and warns where

@@ -32,8 +32,10 @@ const (
 // passes. It also refuses a new kubernetes:clusterIdentifier on the same
 // cluster (identifier is the one this run has, "" when unset): a changed
 // identifier is pulumi-kubernetes' sign of a new cluster, on which it
-// replaces every object of the stack.
-func sameCluster(ctx *pulumi.Context, uid, server, identifier string) error {
+// replaces every object of the stack. accept (llm-platform:acceptCluster),
+// when it is uid, lets a run reach a cluster other than the record's: the
+// way onto a cluster rebuilt after a disaster.
+func sameCluster(ctx *pulumi.Context, uid, server, identifier, accept string) error {
 	self := selfReference(ctx)
 	ref, err := pulumi.NewStackReference(ctx, "last-deployment", &pulumi.StackReferenceArgs{Name: pulumi.String(self)})
 	if err != nil {
@@ -61,15 +63,25 @@ func sameCluster(ctx *pulumi.Context, uid, server, identifier string) error {
 				"pulumi-kubernetes takes a new identifier for a new cluster and would replace every object of the stack (delete and create each Deployment, Job and Service); "+
 				"set it back: pulumi config set kubernetes:clusterIdentifier %s", deployedIdentifier, identifier, uid, server, deployedIdentifier)
 		}
+		if accept != "" {
+			return ctx.Log.Warn(fmt.Sprintf("llm-platform:acceptCluster: %s has no effect: the stack was deployed to the cluster this run reaches (%s); remove it", accept, uid), nil)
+		}
 		return nil
+	}
+	if accept == uid {
+		return ctx.Log.Warn(fmt.Sprintf("llm-platform:acceptCluster: stack %q was deployed to cluster %s and now goes to %s (%s), as accepted: objects missing there are created (run with --refresh so that the state forgets the old cluster's), and the old cluster's objects, if it still runs, are left as they are; remove the key after this run", ctx.Stack(), deployed, uid, server), nil)
+	}
+	if accept != "" {
+		return fmt.Errorf("llm-platform:acceptCluster: %q is invalid: it accepts a cluster this run does not reach: this run reaches %s, whose kube-system namespace UID is %s; point the kubeconfig at the cluster you meant, or set acceptCluster to %s if this one is it", accept, server, uid, uid)
 	}
 	return fmt.Errorf("stack %q was deployed to another cluster (kube-system namespace UID %s) than this run reaches (%s, kube-system UID %s): "+
 		"going on would create every object of the stack on %s and leave the objects on the other cluster running, no longer managed by any stack. "+
 		"A stack manages one cluster: if the kubeconfig (kubernetes:kubeconfig, kubernetes:context, or KUBECONFIG) points at the wrong cluster, point it back; "+
 		"to run this configuration on the other cluster, create a stack for it (pulumi stack init <name>, with this stack's config); "+
+		"if this cluster replaces that one (rebuilt after a disaster), accept it for one run: pulumi up --refresh --config llm-platform:acceptCluster=%s; "+
 		"to retire this stack, run pulumi destroy with a kubeconfig that reaches the cluster it was deployed to "+
 		"(pulumi destroy and pulumi refresh do not run this program, so nothing checks the cluster for them: with KUBECONFIG at %s they would act on the objects of the same names there)",
-		ctx.Stack(), deployed, server, uid, server, server)
+		ctx.Stack(), deployed, server, uid, server, uid, server)
 }
 
 // selfReference names the stack for a StackReference to itself. Pulumi Cloud

@@ -62,7 +62,7 @@ func runOnCluster(t *testing.T, uid string, deployed map[string]any, kubernetesC
 func TestAnotherClusterIsRefused(t *testing.T) {
 	rec, err := runOnCluster(t, "uid-b", map[string]any{stack.ClusterUIDOutput: "uid-a"})
 	require.Error(t, err)
-	for _, want := range []string{`stack "dev" was deployed to another cluster`, "uid-a", "uid-b", "https://10.0.0.1:6443", "pulumi stack init", "pulumi destroy", "do not run this program"} {
+	for _, want := range []string{`stack "dev" was deployed to another cluster`, "uid-a", "uid-b", "https://10.0.0.1:6443", "pulumi stack init", "pulumi destroy", "do not run this program", "pulumi up --refresh --config llm-platform:acceptCluster=uid-b"} {
 		assert.Contains(t, err.Error(), want)
 	}
 	for _, r := range rec.Resources() {
@@ -120,4 +120,26 @@ func TestClusterIdentifier(t *testing.T) {
 
 	_, err = runOnCluster(t, "uid-a", deployed)
 	require.NoError(t, err, "dropping the identifier with the kubeconfig is not refused: pulumi-kubernetes replaces nothing for a removed identifier")
+}
+
+// A cluster rebuilt after a disaster is accepted for the run that names its
+// UID in llm-platform:acceptCluster, and only that cluster's; the adopter
+// then names the new cluster.
+func TestAcceptCluster(t *testing.T) {
+	deployed := map[string]any{stack.ClusterUIDOutput: "0b9e5a1c-3f4d-4e2a-9c61-7d2f8e4b5a10"}
+	rebuilt := "5d1c7e2a-8b4f-4a6e-9d3c-2f1e0a9b8c7d"
+
+	rec, err := runOnCluster(t, rebuilt, deployed, "llm-platform:acceptCluster", rebuilt)
+	require.NoError(t, err)
+	adopter, _ := rec.Resource("pulumi:providers:kubernetes", "platform-adopter")
+	assert.Equal(t, rebuilt, adopter.Inputs["clusterIdentifier"].StringValue())
+
+	_, err = runOnCluster(t, rebuilt, deployed, "llm-platform:acceptCluster", "7a7a7a7a-0000-4000-8000-000000000000")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "it accepts a cluster this run does not reach")
+	assert.Contains(t, err.Error(), "set acceptCluster to "+rebuilt)
+
+	_, err = runOnCluster(t, rebuilt, deployed, "llm-platform:acceptCluster", "rebuilt-cluster")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `llm-platform:acceptCluster: "rebuilt-cluster" is invalid: must be the UID of the cluster's kube-system namespace`)
 }

@@ -67,7 +67,7 @@ func Program(ctx *pulumi.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := sameCluster(ctx, uid, server, cluster.Identifier); err != nil {
+		if err := sameCluster(ctx, uid, server, cluster.Identifier, res.Config.AcceptCluster); err != nil {
 			return err
 		}
 		cluster.UID = uid

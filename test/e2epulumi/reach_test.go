@@ -78,6 +78,10 @@ func TestAnotherWayToTheSameClusterReplacesNothing(t *testing.T) {
 	for _, want := range []string{`stack "dev" was deployed to another cluster`, elsewhere, uid, "pulumi stack init", "pulumi destroy"} {
 		assert.Contains(t, out, want)
 	}
+	// The way onto a rebuilt cluster: accepted for the run that names it.
+	out = pulumi(t, 5*time.Minute, "preview --stack "+s+" --config llm-platform:acceptCluster="+uid)
+	assert.Contains(t, out, "as accepted")
+	sh(t, time.Minute, "pulumi config rm llm-platform:acceptCluster --stack "+s)
 	setRecordedCluster(t, s, uid)
 
 	// Back to the stack file as it was: in place again.
