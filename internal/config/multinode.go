@@ -38,13 +38,16 @@ func (c *checker) multiNode(key string, m Model, pool GPUPool) {
 	if limit := maxStatefulSetName - len(names.Inference("")) - 1 - len(groupIndex); len(m.Name) > limit && !c.failed(key+".name") {
 		c.fail(key+".name", m.Name, fmt.Sprintf("must be at most %d characters when nodes > 1: each group's StatefulSet is named %s-<group index>, and Kubernetes cannot label the pods of a StatefulSet whose name is over %d characters", limit, names.Inference(m.Name), maxStatefulSetName), fmt.Sprintf("%q", m.Name[:limit]))
 	}
+	// The launch a group's args would suggest: a node's GPUs per
+	// tensor-parallel group, one pipeline stage per node.
+	launch := fmt.Sprintf(`["--tensor-parallel-size", "%d", "--pipeline-parallel-size", "%d"]`, m.GPUs, m.Nodes)
 	if f := group.OwnedFlag(m.Args); f != "" {
-		c.fail(key+".args", m.Args, fmt.Sprintf("must not set %s when nodes > 1: the stack writes the group's launch (%s) from nodes and the variables LeaderWorkerSet sets", f, strings.Join(group.OwnedFlags, ", ")), `["--tensor-parallel-size", "8", "--pipeline-parallel-size", "2"]`)
+		c.fail(key+".args", m.Args, fmt.Sprintf("must not set %s when nodes > 1: the stack writes the group's launch (%s) from nodes and the variables LeaderWorkerSet sets", f, strings.Join(group.OwnedFlags, ", ")), launch)
 	}
 	if backend, ok := flagValue(m.Args, "--distributed-executor-backend"); ok && backend == "ray" {
-		c.fail(key+".args", m.Args, "must not ask for --distributed-executor-backend ray when nodes > 1: the group is launched with vLLM's own multi-node runtime (mp), and no Ray cluster is started", `["--tensor-parallel-size", "8", "--pipeline-parallel-size", "2"]`)
+		c.fail(key+".args", m.Args, "must not ask for --distributed-executor-backend ray when nodes > 1: the group is launched with vLLM's own multi-node runtime (mp), and no Ray cluster is started", launch)
 	}
-	c.tensorParallelWithinNodes(key, m, pool)
+	c.tensorParallelWithinNodes(key, m, pool, launch)
 	if m.Source.Cached() && m.ModelCache.AccessMode == AccessReadWriteOnce && !c.failed(key+".modelCache.accessMode") {
 		c.fail(key+".modelCache.accessMode", m.ModelCache.AccessMode,
 			fmt.Sprintf("must be ReadWriteMany when nodes is %d: every pod of a group reads the weights from the one cache, each on its own node, and a ReadWriteOnce claim attaches to one node (or take the weights from an oci:// source, pulled on each node)", m.Nodes), `"ReadWriteMany"`)
@@ -56,8 +59,7 @@ func (c *checker) multiNode(key string, m Model, pool GPUPool) {
 		c.warn(key+".image", "%s: with nodes %d the stack launches vLLM's multi-node runtime (%s); a server that is not vLLM must accept those flags", m.Image, m.Nodes, strings.Join(group.OwnedFlags, ", "))
 	}
 	if dp, ok := flagValue(m.Args, "--data-parallel-size", "-dp"); ok && dp != "1" && !c.failed(key+".args") {
-		c.fail(key+".args", m.Args, fmt.Sprintf("must not set --data-parallel-size %s when nodes > 1: data parallel ranks across a group talk over vLLM's data-parallel RPC and master ports (--data-parallel-rpc-port, --data-parallel-master-port), which the launch does not write and the group's NetworkPolicy does not admit; serve more copies as more replicas (each a group) instead", dp),
-			fmt.Sprintf(`["--tensor-parallel-size", "%d", "--pipeline-parallel-size", "%d"]`, m.GPUs, m.Nodes))
+		c.fail(key+".args", m.Args, fmt.Sprintf("must not set --data-parallel-size %s when nodes > 1: data parallel ranks across a group talk over vLLM's data-parallel RPC and master ports (--data-parallel-rpc-port, --data-parallel-master-port), which the launch does not write and the group's NetworkPolicy does not admit; serve more copies as more replicas (each a group) instead", dp), launch)
 	}
 	c.poolHoldsGroups(key, m, pool)
 	c.warn(key+".nodes", "%d: a model of groups needs Kubernetes 1.31 or later (its pods keep to their group through pod affinity's matchLabelKeys, beta and on by default since 1.31; an older API server drops the field, and groups then attract each other) and the LeaderWorkerSet controller (sigs.k8s.io/lws v0.9 or later) installed, which a preview cannot check", m.Nodes)
@@ -122,14 +124,13 @@ func flagValue(args []string, names ...string) (string, bool) {
 // within a node, or span whole nodes only in one NVLink domain
 // (gpuPool.groupDomainLabel). vLLM numbers ranks node by node, so a size
 // that neither divides nor is a multiple of a node's GPUs puts some groups
-// across a node boundary.
-func (c *checker) tensorParallelWithinNodes(key string, m Model, pool GPUPool) {
+// across a node boundary. fix is the launch to suggest.
+func (c *checker) tensorParallelWithinNodes(key string, m Model, pool GPUPool, fix string) {
 	tp, ok := flagValue(m.Args, "--tensor-parallel-size", "-tp")
 	n, err := strconv.Atoi(tp)
 	if !ok || err != nil || n < 1 || m.GPUs < 1 || c.failed(key+".args") {
 		return
 	}
-	fix := fmt.Sprintf(`["--tensor-parallel-size", "%d", "--pipeline-parallel-size", "%d"]`, m.GPUs, m.Nodes)
 	switch {
 	case n > m.GPUs && pool.GroupDomainLabel == "":
 		c.fail(key+".args", m.Args, fmt.Sprintf("asks for --tensor-parallel-size %d, more than the %d GPUs of one node: tensor parallelism all-reduces on every layer and belongs within a node; span the nodes with --pipeline-parallel-size (or set gpuPool.groupDomainLabel when groups run in one NVLink domain)", n, m.GPUs), fix)

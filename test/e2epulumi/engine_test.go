@@ -268,12 +268,15 @@ func claimUIDs(t *testing.T, ns string) map[string]string {
 	return out
 }
 
+// stackKinds are the namespaced kinds of object a stack keeps, as kubectl
+// get takes them (claims, secrets and configmaps apart: who asks says).
+const stackKinds = "deployments,statefulsets,jobs,cronjobs,services,serviceaccounts,networkpolicies,resourcequotas,limitranges,poddisruptionbudgets,horizontalpodautoscalers"
+
 // leftovers lists what is still in the namespace besides its claims and what
 // Kubernetes itself puts in every namespace.
 func leftovers(t *testing.T, ns string) []string {
 	t.Helper()
-	out, _, err := kubectl.Run(nil, "get", "-n", ns, "-o", "name",
-		"deployments,statefulsets,jobs,cronjobs,services,serviceaccounts,secrets,configmaps,networkpolicies,resourcequotas,limitranges,poddisruptionbudgets,horizontalpodautoscalers")
+	out, _, err := kubectl.Run(nil, "get", "-n", ns, "-o", "name", stackKinds+",secrets,configmaps")
 	require.NoError(t, err)
 	var left []string
 	for _, name := range strings.Fields(out) {

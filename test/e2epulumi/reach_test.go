@@ -148,7 +148,7 @@ func objectUIDs(t *testing.T, ns string) map[string]string {
 			} `json:"metadata"`
 		} `json:"items"`
 	}
-	require.NoError(t, kubectl.GetJSON(&list, "-n", ns, "deployments,statefulsets,jobs,cronjobs,services,serviceaccounts,networkpolicies,resourcequotas,limitranges,poddisruptionbudgets,horizontalpodautoscalers,persistentvolumeclaims"))
+	require.NoError(t, kubectl.GetJSON(&list, "-n", ns, stackKinds+",persistentvolumeclaims"))
 	out := map[string]string{}
 	for _, o := range list.Items {
 		out[o.Kind+"/"+o.Metadata.Name] = o.Metadata.UID
