@@ -11,32 +11,8 @@ import (
 )
 
 func main() {
-	stack.BeforePreview = checkPreviewAccess
-	stack.IdentifyCluster = identifyCluster
+	stack.Connect = func(c config.Cluster) (stack.LiveCluster, error) {
+		return preflight.Connect(c.KubeconfigText, c.Context, c.Cluster)
+	}
 	pulumi.Run(stack.Program)
-}
-
-// checkPreviewAccess fails a preview whose identity could not dry-run the
-// stack's changes (see internal/preflight), reaching the cluster the way the
-// stack's provider does: the `kubernetes:` config, else KUBECONFIG.
-func checkPreviewAccess(ctx *pulumi.Context, namespace string, cluster config.Cluster) error {
-	client, err := preflight.Client(cluster.KubeconfigText, cluster.Context, cluster.Cluster)
-	if err != nil {
-		return err
-	}
-	return preflight.Check(ctx.Context(), client, namespace)
-}
-
-// identifyCluster reads the identity of the cluster the stack's provider
-// reaches (see internal/preflight.ClusterUID) and its API server's address.
-func identifyCluster(ctx *pulumi.Context, cluster config.Cluster) (string, string, error) {
-	client, err := preflight.Client(cluster.KubeconfigText, cluster.Context, cluster.Cluster)
-	if err != nil {
-		return "", "", err
-	}
-	uid, err := preflight.ClusterUID(ctx.Context(), client)
-	if err != nil {
-		return "", "", err
-	}
-	return uid, preflight.Server(client), nil
 }

@@ -22,7 +22,11 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"llm-platform/internal/drift"
 )
 
 // Access is a kind of object every stack manages, as RBAC names it.
@@ -60,6 +64,14 @@ var Verbs = []string{"get", "create", "patch"}
 // or ~/.kube/config. context and cluster select within it. An error never
 // repeats the kubeconfig: it may hold a token.
 func Client(kubeconfig, context, cluster string) (kubernetes.Interface, error) {
+	rc, err := restConfig(kubeconfig, context, cluster)
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(rc)
+}
+
+func restConfig(kubeconfig, context, cluster string) (*rest.Config, error) {
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: context}
 	overrides.Context.Cluster = cluster
 	var cc clientcmd.ClientConfig
@@ -88,7 +100,50 @@ func Client(kubeconfig, context, cluster string) (kubernetes.Interface, error) {
 	// The reviews go out at once; client-go's default limit (5 per second)
 	// would delay them and log that it did.
 	rc.QPS, rc.Burst = 100, 100
-	return kubernetes.NewForConfig(rc)
+	return rc, nil
+}
+
+// Cluster is the cluster the stack's provider reaches, as the program asks
+// it: which cluster it is, whether this identity may preview, and the drift
+// of the stack's objects. Build it with Connect.
+type Cluster struct {
+	client   kubernetes.Interface
+	metadata metadata.Interface
+}
+
+// Connect reaches the cluster as Client does.
+func Connect(kubeconfig, context, cluster string) (*Cluster, error) {
+	rc, err := restConfig(kubeconfig, context, cluster)
+	if err != nil {
+		return nil, err
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := metadata.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	return &Cluster{client: client, metadata: meta}, nil
+}
+
+// Identify returns the cluster's identity (ClusterUID) and its API server's
+// address (Server).
+func (c *Cluster) Identify(ctx context.Context) (uid, server string, err error) {
+	uid, err = ClusterUID(ctx, c.client)
+	return uid, Server(c.client), err
+}
+
+// CheckPreview is Check.
+func (c *Cluster) CheckPreview(ctx context.Context, namespace string) error {
+	return Check(ctx, c.client, namespace)
+}
+
+// ReadDrift reads the metadata of the stack's objects in namespace
+// (internal/drift.Read).
+func (c *Cluster) ReadDrift(ctx context.Context, namespace string) (*drift.Live, error) {
+	return drift.Read(ctx, c.metadata, namespace)
 }
 
 // Check asks whether the current identity may get, create and patch every

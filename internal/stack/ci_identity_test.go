@@ -12,6 +12,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 
+	"llm-platform/internal/drift"
 	"llm-platform/internal/preflight"
 	"llm-platform/internal/render"
 	"llm-platform/internal/stacktest"
@@ -146,5 +147,14 @@ func TestPreviewIdentityPassesThePreflightCheck(t *testing.T) {
 		for _, verb := range preflight.Verbs {
 			assert.True(t, allows(role, a.Group, a.Resource, verb), "deploy/ci-preview-identity.yaml lacks %s %s/%s", verb, a.Group, a.Resource)
 		}
+	}
+}
+
+// The drift check lists each kind it reads (internal/drift): the preview
+// identity, which runs the drift workflow, may list every one.
+func TestPreviewIdentityMayReadTheDrift(t *testing.T) {
+	role := previewClusterRole(t)
+	for _, k := range drift.Kinds {
+		assert.True(t, allows(role, k.Group, k.Resource, "list"), "deploy/ci-preview-identity.yaml lacks list %s/%s, which the drift check reads", k.Group, k.Resource)
 	}
 }

@@ -1,18 +1,66 @@
 package stack
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"llm-platform/internal/config"
+	"llm-platform/internal/drift"
 )
 
-// IdentifyCluster, when set, returns the identity of the cluster the stack's
-// provider reaches (config.Cluster.UID) and the API server's address, for
-// messages. main sets it to internal/preflight's reading; the mock engine and
+// LiveCluster is what the program asks of the cluster its provider
+// reaches (internal/preflight.Cluster).
+type LiveCluster interface {
+	// Identify returns the cluster's identity (config.Cluster.UID) and its
+	// API server's address, for messages.
+	Identify(ctx context.Context) (uid, server string, err error)
+	// CheckPreview fails a preview whose identity could not dry-run the
+	// stack's changes in namespace.
+	CheckPreview(ctx context.Context, namespace string) error
+	// ReadDrift reads the metadata of the stack's objects in namespace
+	// (internal/drift.Read); nil for a cluster that has none to give.
+	ReadDrift(ctx context.Context, namespace string) (*drift.Live, error)
+}
+
+// Connect, when set, reaches the cluster the stack's provider reaches: the
+// `kubernetes:` config, else KUBECONFIG. main sets it; the mock engine and
 // the offline render leave it unset, having no cluster to ask.
-var IdentifyCluster func(ctx *pulumi.Context, cluster config.Cluster) (uid, server string, err error)
+var Connect func(cluster config.Cluster) (LiveCluster, error)
+
+// onCluster asks the cluster, before any object is registered: which
+// cluster it is (on the wrong one every other message misleads: a
+// permission missing there would be granted there), which it records in
+// cluster.UID; at a preview, whether this identity may preview; then what
+// was changed outside the stack on its objects, for the drift transform
+// (internal/drift), whose findings are warned about.
+func onCluster(ctx *pulumi.Context, cfg config.Config, cluster *config.Cluster) error {
+	live, err := Connect(*cluster)
+	if err != nil {
+		return err
+	}
+	uid, server, err := live.Identify(ctx.Context())
+	if err != nil {
+		return err
+	}
+	if err := sameCluster(ctx, uid, server, cluster.Identifier, cfg.AcceptCluster); err != nil {
+		return err
+	}
+	cluster.UID = uid
+	if ctx.DryRun() {
+		if err := live.CheckPreview(ctx.Context(), cfg.Namespace.Name); err != nil {
+			return err
+		}
+	}
+	objects, err := live.ReadDrift(ctx.Context(), cfg.Namespace.Name)
+	if err != nil || objects == nil {
+		return err
+	}
+	return ctx.RegisterResourceTransform(drift.Transform(objects, func(object string, found []drift.Finding) {
+		_ = ctx.Log.Warn(drift.Describe(object, found), nil)
+	}))
+}
 
 // The stack outputs that record which cluster the stack was deployed to:
 // its UID, and kubernetes:clusterIdentifier when set.

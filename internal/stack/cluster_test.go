@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"llm-platform/internal/config"
+	"llm-platform/internal/drift"
 	"llm-platform/internal/mock"
 	"llm-platform/internal/stack"
 	"llm-platform/internal/stacktest"
@@ -37,11 +39,9 @@ func (l lastDeployment) NewResource(args pulumi.MockResourceArgs) (string, resou
 // given, after a last deployment with the outputs given.
 func runOnCluster(t *testing.T, uid string, deployed map[string]any, kubernetesConfig ...string) (*mock.Recorder, error) {
 	t.Helper()
-	old := stack.IdentifyCluster
-	t.Cleanup(func() { stack.IdentifyCluster = old })
-	stack.IdentifyCluster = func(*pulumi.Context, config.Cluster) (string, string, error) {
-		return uid, "https://10.0.0.1:6443", nil
-	}
+	old := stack.Connect
+	t.Cleanup(func() { stack.Connect = old })
+	stack.Connect = func(config.Cluster) (stack.LiveCluster, error) { return fakeCluster{uid}, nil }
 	c := stacktest.Load(t, "dev")
 	cfg := c.PulumiConfig()
 	for i := 0; i+1 < len(kubernetesConfig); i += 2 {
@@ -142,4 +142,16 @@ func TestAcceptCluster(t *testing.T) {
 	_, err = runOnCluster(t, rebuilt, deployed, "llm-platform:acceptCluster", "rebuilt-cluster")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `llm-platform:acceptCluster: "rebuilt-cluster" is invalid: must be the UID of the cluster's kube-system namespace`)
+}
+
+// fakeCluster is a cluster of the UID given, on which this identity may
+// preview, with no drift to read.
+type fakeCluster struct{ uid string }
+
+func (c fakeCluster) Identify(context.Context) (string, string, error) {
+	return c.uid, "https://10.0.0.1:6443", nil
+}
+func (fakeCluster) CheckPreview(context.Context, string) error { return nil }
+func (fakeCluster) ReadDrift(context.Context, string) (*drift.Live, error) {
+	return nil, nil
 }

@@ -35,14 +35,10 @@ type Stack struct {
 	Monitoring *monitoring.Monitoring
 	// AdapterRules are the prometheus-adapter rules the Pods metrics need.
 	AdapterRules []map[string]any
+	// Cluster is how the stack reaches its cluster, and which one it is
+	// (its UID is "" when the program had no cluster to ask).
+	Cluster config.Cluster
 }
-
-// BeforePreview, when set, runs at the start of every preview of a valid
-// stack, with the stack's namespace and the cluster its provider reaches; its
-// error fails the preview. main sets it to the permission check of
-// internal/preflight; the mock engine and the offline render leave it unset,
-// having no cluster to ask.
-var BeforePreview func(ctx *pulumi.Context, namespace string, cluster config.Cluster) error
 
 // Program loads the configuration, builds the stack and exports its outputs.
 // On a configuration error it registers no resource at all.
@@ -60,20 +56,8 @@ func Program(ctx *pulumi.Context) error {
 	if err != nil {
 		return fmt.Errorf("invalid configuration of stack %q:\n%w", ctx.Stack(), err)
 	}
-	// Which cluster first: on the wrong one, every other message misleads
-	// (a permission missing there would be granted there).
-	if IdentifyCluster != nil {
-		uid, server, err := IdentifyCluster(ctx, cluster)
-		if err != nil {
-			return err
-		}
-		if err := sameCluster(ctx, uid, server, cluster.Identifier, res.Config.AcceptCluster); err != nil {
-			return err
-		}
-		cluster.UID = uid
-	}
-	if ctx.DryRun() && BeforePreview != nil {
-		if err := BeforePreview(ctx, res.Config.Namespace.Name, cluster); err != nil {
+	if Connect != nil {
+		if err := onCluster(ctx, res.Config, &cluster); err != nil {
 			return err
 		}
 	}
@@ -82,11 +66,6 @@ func Program(ctx *pulumi.Context) error {
 		return err
 	}
 	Export(ctx, s)
-	if cluster.UID != "" {
-		// The record sameCluster reads back at the next run.
-		ctx.Export(ClusterUIDOutput, pulumi.String(cluster.UID))
-		ctx.Export(ClusterIdentifierOutput, pulumi.String(cluster.Identifier))
-	}
 	return nil
 }
 
@@ -125,7 +104,7 @@ func Build(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets, clust
 			ServiceAccount:  plat.ServiceAccounts[workload],
 		}
 	}
-	s := &Stack{Platform: plat}
+	s := &Stack{Platform: plat, Cluster: cluster}
 
 	pipelineArgs.IngestionShared = shared(names.Ingestion, plat.PriorityBatch)
 	pipelineArgs.Ingestion.TokenSecret = plat.ModelRegistryTokenSecret
@@ -203,4 +182,9 @@ func Export(ctx *pulumi.Context, s *Stack) {
 		rules = append(rules, pulumi.ToMap(r))
 	}
 	ctx.Export("metricsAdapterRules", rules)
+	if s.Cluster.UID != "" {
+		// The record sameCluster reads back at the next run.
+		ctx.Export(ClusterUIDOutput, pulumi.String(s.Cluster.UID))
+		ctx.Export(ClusterIdentifierOutput, pulumi.String(s.Cluster.Identifier))
+	}
 }
