@@ -74,6 +74,19 @@ type Store struct {
 	ClaimNames pulumi.StringArrayOutput
 }
 
+// DeletionPropagation is pulumi-kubernetes' annotation choosing how it
+// deletes an object, read from the inputs of the object's last deployment:
+// the StatefulSet carries Orphan from creation, so that its replacement (a
+// change of checkpoint.storage) never stops its pods. A delete is not an
+// eviction: with the default cascading deletion every checkpoint pod stops
+// at once, whatever the disruption budget says. `pulumi destroy` orphans
+// them too: they keep running in the kept namespace until deleted or
+// adopted by the next `pulumi up`.
+const (
+	DeletionPropagation = "pulumi.com/deletionPropagationPolicy"
+	Orphan              = "orphan"
+)
+
 // Workload identifies the checkpoint store's pods.
 var Workload = labels.Workload{Name: names.Checkpoint, Instance: names.Checkpoint, Component: "checkpoint"}
 
@@ -126,7 +139,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 
 	statefulSetMeta := meta()
-	statefulSetMeta.Annotations = podspec.WorkloadAnnotations(nil)
+	statefulSetMeta.Annotations = podspec.WorkloadAnnotations(pulumi.StringMap{DeletionPropagation: pulumi.String(Orphan)})
 	statefulSet, err := appsv1.NewStatefulSet(ctx, name+"-statefulset", &appsv1.StatefulSetArgs{
 		Metadata: statefulSetMeta,
 		Spec: &appsv1.StatefulSetSpecArgs{
@@ -148,8 +161,10 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			}},
 		},
 		// volumeClaimTemplates are immutable: changing them replaces the
-		// StatefulSet. The fixed name needs the old one deleted first; its
-		// claims are retained and re-adopted by the new one (see docs/operations.md).
+		// StatefulSet. The fixed name needs the old one deleted first, with
+		// orphaning deletion (DeletionPropagation): its pods keep running
+		// and serving, and the new StatefulSet adopts them (same selector)
+		// and its claims (retained); see docs/operations.md.
 	}, parent, pulumi.DeleteBeforeReplace(true), workload.Timeouts(timings))
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %q: statefulset: %w", name, err)

@@ -8,6 +8,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"llm-platform/checkpoint"
 	"llm-platform/internal/stacktest"
 )
 
@@ -35,6 +36,8 @@ func TestCheckpointStatefulSet(t *testing.T) {
 
 	assert.True(t, res.Resource(t, "kubernetes:apps/v1:StatefulSet", "checkpoint-statefulset").DeleteBeforeReplace,
 		"a claim-template change replaces the StatefulSet under the same name")
+	assert.Equal(t, checkpoint.Orphan, sts.Annotations[checkpoint.DeletionPropagation],
+		"its replacement deletes it with orphaning deletion: the pods keep serving and the new StatefulSet adopts them")
 	assert.True(t, res.Has("PodDisruptionBudget", "checkpoint"))
 	assert.False(t, stacktest.Run(t, stacktest.Load(t, "dev")).Has("PodDisruptionBudget", "checkpoint"))
 }

@@ -20,9 +20,10 @@ const (
 	// NewClaim creates a new claim and moves the workload to it; the old
 	// claim is kept with its data (retainOnDelete).
 	NewClaim Change = "new claim, old one kept"
-	// ReplacedDataKept replaces the checkpoint StatefulSet; its claims are
-	// kept and reused as they are.
-	ReplacedDataKept Change = "replaced, data kept"
+	// ReplacedDataKept replaces the checkpoint StatefulSet with orphaning
+	// deletion: its pods keep serving and the new one adopts them; its
+	// claims are kept and reused as they are.
+	ReplacedDataKept Change = "replaced, pods and data kept"
 	// ReplicaOwnership moves the replica count between `pulumi up` and the HPA.
 	ReplicaOwnership Change = "replica ownership moves"
 	// NewFetch creates a fetch run of the model's weights (a Job named by its

@@ -140,6 +140,9 @@ func (c *Cluster) CheckPreview(ctx context.Context, namespace string) error {
 	return Check(ctx, c.client, namespace)
 }
 
+// Kubernetes is the cluster's clientset.
+func (c *Cluster) Kubernetes() kubernetes.Interface { return c.client }
+
 // ReadDrift reads the metadata of the stack's objects in namespace
 // (internal/drift.Read).
 func (c *Cluster) ReadDrift(ctx context.Context, namespace string) (*drift.Live, error) {

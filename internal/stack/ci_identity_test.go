@@ -81,8 +81,8 @@ func TestPreviewIdentityIsDryRunOnly(t *testing.T) {
 // previewClusterRole is the rules of both ClusterRoles of the identity: the
 // cluster-scoped kinds' (bound cluster-wide) and the namespaced kinds' (bound
 // in each stack namespace). Only namespaces and PriorityClasses are granted
-// cluster-wide: nothing namespaced, Secrets above all, is readable outside
-// the stack's namespaces.
+// cluster-wide, and StorageClasses read: nothing namespaced, Secrets above
+// all, is readable outside the stack's namespaces.
 func previewClusterRole(t *testing.T) rbacv1.ClusterRole {
 	t.Helper()
 	text, err := os.ReadFile(filepath.Join(stacktest.RepoRoot(), "deploy", "ci-preview-identity.yaml"))
@@ -97,7 +97,10 @@ func previewClusterRole(t *testing.T) rbacv1.ClusterRole {
 			for _, rule := range r.Rules {
 				if r.Name == "llm-platform-preview-cluster" {
 					for _, res := range rule.Resources {
-						assert.Contains(t, []string{"namespaces", "priorityclasses"}, res, "granted cluster-wide")
+						assert.Contains(t, []string{"namespaces", "priorityclasses", "storageclasses"}, res, "granted cluster-wide")
+						if res == "storageclasses" {
+							assert.Equal(t, []string{"get"}, rule.Verbs, "StorageClasses are only read")
+						}
 					}
 				}
 				if slices.Contains(rule.Resources, "secrets") {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"k8s.io/client-go/kubernetes"
 
 	"llm-platform/internal/config"
 	"llm-platform/internal/drift"
@@ -22,6 +23,9 @@ type LiveCluster interface {
 	// ReadDrift reads the metadata of the stack's objects in namespace
 	// (internal/drift.Read); nil for a cluster that has none to give.
 	ReadDrift(ctx context.Context, namespace string) (*drift.Live, error)
+	// Kubernetes is a client of the cluster, for what a change does to
+	// the objects running there (checkpointStorageChange).
+	Kubernetes() kubernetes.Interface
 }
 
 // Connect, when set, reaches the cluster the stack's provider reaches: the
@@ -32,9 +36,11 @@ var Connect func(cluster config.Cluster) (LiveCluster, error)
 // onCluster asks the cluster, before any object is registered: which
 // cluster it is (on the wrong one every other message misleads: a
 // permission missing there would be granted there), which it records in
-// cluster.UID; at a preview, whether this identity may preview; then what
-// was changed outside the stack on its objects, for the drift transform
-// (internal/drift), whose findings are warned about.
+// cluster.UID; at a preview, whether this identity may preview; what a
+// change of checkpoint.storage does to the running store
+// (checkpointStorageChange); then what was changed outside the stack on its
+// objects, for the drift transform (internal/drift), whose findings are
+// warned about.
 func onCluster(ctx *pulumi.Context, cfg config.Config, cluster *config.Cluster) error {
 	live, err := Connect(*cluster)
 	if err != nil {
@@ -50,6 +56,15 @@ func onCluster(ctx *pulumi.Context, cfg config.Config, cluster *config.Cluster) 
 	cluster.UID = uid
 	if ctx.DryRun() {
 		if err := live.CheckPreview(ctx.Context(), cfg.Namespace.Name); err != nil {
+			return err
+		}
+	}
+	warning, err := checkpointStorageChange(ctx.Context(), live.Kubernetes(), cfg.Namespace.Name, cfg.Checkpoint)
+	if err != nil {
+		return err
+	}
+	if warning != "" {
+		if err := ctx.Log.Warn(warning, nil); err != nil {
 			return err
 		}
 	}

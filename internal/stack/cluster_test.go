@@ -2,6 +2,8 @@ package stack_test
 
 import (
 	"context"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -155,3 +157,4 @@ func (fakeCluster) CheckPreview(context.Context, string) error { return nil }
 func (fakeCluster) ReadDrift(context.Context, string) (*drift.Live, error) {
 	return nil, nil
 }
+func (fakeCluster) Kubernetes() kubernetes.Interface { return fake.NewClientset() }

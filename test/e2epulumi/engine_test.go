@@ -214,11 +214,15 @@ func TestDestroyKeepsTheClaimsAndTheStackComesBack(t *testing.T) {
 			ns := cfg.Namespace.Name
 			claimsBefore := claimUIDs(t, ns)
 			require.NotEmpty(t, claimsBefore)
+			checkpointPods := podUIDs(t, ns, names.Checkpoint)
+			require.NotEmpty(t, checkpointPods)
 
 			pulumi(t, 10*time.Minute, "destroy --yes --stack "+s)
 			get(t, "namespace", ns)
 			assert.Equal(t, claimsBefore, claimUIDs(t, ns), "every claim kept, the same objects")
 			assert.Empty(t, leftovers(t, ns), "destroy keeps only the namespace and the claims")
+			assert.Equal(t, checkpointPods, podUIDs(t, ns, names.Checkpoint),
+				"the checkpoint StatefulSet is deleted with orphaning deletion: its pods run on (docs/operations.md)")
 			for _, pc := range []string{names.PriorityServing(ns), names.PriorityBatch(ns)} {
 				_, _, err := kubectl.Run(nil, "get", "priorityclass", pc)
 				assert.Error(t, err, "PriorityClass %s is not kept", pc)
@@ -228,6 +232,7 @@ func TestDestroyKeepsTheClaimsAndTheStackComesBack(t *testing.T) {
 			// claims are adopted by the stack's adopter provider.
 			sh(t, 15*time.Minute, "make deploy STACK="+s+" PULUMI_FLAGS='--yes --skip-preview'")
 			assert.Equal(t, claimsBefore, claimUIDs(t, ns), "the claims were adopted, not recreated")
+			assert.Equal(t, checkpointPods, podUIDs(t, ns, names.Checkpoint), "the checkpoint pods were adopted, not recreated")
 			var progress strings.Builder
 			require.NoError(t, localcluster.Wait(kubectl, ns, localcluster.Checks(kubectl, cfg), 2*time.Minute, &progress), progress.String())
 			pulumi(t, 5*time.Minute, "preview --stack "+s+" --expect-no-changes")

@@ -80,4 +80,3 @@ func edit(t *testing.T, args ...string) {
 	_, stderr, err := kubectl.Run(nil, args...)
 	require.NoError(t, err, stderr)
 }
-

@@ -17,6 +17,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"llm-platform/internal/config"
@@ -47,6 +48,10 @@ type transition struct {
 // before or after the change, less the model's maxUnavailable. After each,
 // `pulumi preview --expect-no-changes`, with and without --refresh, passes.
 func TestTransitions(t *testing.T) {
+	// The checkpoint pods before their StatefulSet's replacement, and the
+	// poller of their readiness during it.
+	var checkpointPods map[string]string
+	var stopCheckpointWatch func() int
 	for _, tr := range []transition{{
 		name: "model image: rolled out", stack: "prod",
 		edit: replace("image: vllm/vllm-openai:v0.11.0", "image: vllm/vllm-openai:v0.11.1"),
@@ -120,13 +125,31 @@ func TestTransitions(t *testing.T) {
 			assert.True(t, ok, "the quota caps the claimed class")
 		},
 	}, {
-		name: "checkpoint claim template: StatefulSet replaced, claims kept", stack: "prod",
+		// Replaced with orphaning deletion: no checkpoint pod ever stops.
+		name: "checkpoint claim template: StatefulSet replaced, its pods kept and adopted, claims kept", stack: "prod",
 		edit: replace("size: 500Gi", "size: 600Gi"),
+		prepare: func(t *testing.T, after config.Config) {
+			out := pulumi(t, 5*time.Minute, "preview --stack prod")
+			assert.Contains(t, out, "replaces StatefulSet checkpoint with orphaning deletion: its pods keep serving")
+			assert.Contains(t, out, "claim "+names.CheckpointClaimOf(0)+" (500Gi) can grow in place (StorageClass gp3 allows volume expansion)")
+			checkpointPods = podUIDs(t, after.Namespace.Name, names.Checkpoint)
+			require.Len(t, checkpointPods, 3)
+			stopCheckpointWatch = watchReadyPods(after.Namespace.Name, names.Checkpoint)
+		},
 		check: func(t *testing.T, ns string) {
+			assert.Equal(t, 3, stopCheckpointWatch(), "the fewest checkpoint pods ready at once during the replacement")
+			assert.Equal(t, checkpointPods, podUIDs(t, ns, names.Checkpoint), "the same pods, adopted by the new StatefulSet")
 			var sts appsv1.StatefulSet
 			require.NoError(t, kubectl.GetJSON(&sts, "-n", ns, "statefulset", names.Checkpoint))
 			assert.Equal(t, "600Gi", sts.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests.Storage().String())
 			assert.Equal(t, int32(3), sts.Status.ReadyReplicas)
+			var pods corev1.PodList
+			require.NoError(t, kubectl.GetJSON(&pods, "-n", ns, "pods", "-l", labels.Instance+"="+names.Checkpoint))
+			for _, p := range pods.Items {
+				owner := metav1.GetControllerOf(&p)
+				require.NotNil(t, owner, "pod %s is adopted", p.Name)
+				assert.Equal(t, sts.UID, owner.UID, "pod %s is owned by the new StatefulSet", p.Name)
+			}
 			for i := range 3 {
 				get(t, "-n", ns, "pvc", names.CheckpointClaimOf(i))
 			}
@@ -394,48 +417,37 @@ func availabilityFloors(from, to config.Config) map[string]int {
 func watchAvailability(ns string, floors map[string]int) func() []string {
 	var mu sync.Mutex
 	var breaches []string
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for {
-			select {
-			case <-done:
-				return
-			case <-time.After(500 * time.Millisecond):
-			}
-			// A model serves from its Deployment and, while it moves to
-			// or from groups, its LeaderWorkerSet: both behind its Service.
-			var list appsv1.DeploymentList
-			if err := kubectl.GetJSON(&list, "-n", ns, "deployments"); err != nil {
-				continue
-			}
-			var groups struct {
-				Items []localcluster.LeaderWorkerSetStatus `json:"items"`
-			}
-			if err := kubectl.GetJSON(&groups, "-n", ns, "leaderworkersets.leaderworkerset.x-k8s.io"); err != nil {
-				continue
-			}
-			available := map[string]int{}
-			for _, d := range list.Items {
-				available[d.Name] += int(d.Status.AvailableReplicas)
-			}
-			for _, l := range groups.Items {
-				available[l.Metadata.Name] += int(l.Status.ReadyReplicas)
-			}
-			for name, n := range available {
-				floor, watched := floors[name]
-				if watched && n < floor {
-					mu.Lock()
-					breaches = append(breaches, fmt.Sprintf("%s at %s: %d available, floor %d", name, time.Now().Format("15:04:05.0"), n, floor))
-					mu.Unlock()
-				}
+	stop := pollUntilStopped(func() {
+		// A model serves from its Deployment and, while it moves to
+		// or from groups, its LeaderWorkerSet: both behind its Service.
+		var list appsv1.DeploymentList
+		if err := kubectl.GetJSON(&list, "-n", ns, "deployments"); err != nil {
+			return
+		}
+		var groups struct {
+			Items []localcluster.LeaderWorkerSetStatus `json:"items"`
+		}
+		if err := kubectl.GetJSON(&groups, "-n", ns, "leaderworkersets.leaderworkerset.x-k8s.io"); err != nil {
+			return
+		}
+		available := map[string]int{}
+		for _, d := range list.Items {
+			available[d.Name] += int(d.Status.AvailableReplicas)
+		}
+		for _, l := range groups.Items {
+			available[l.Metadata.Name] += int(l.Status.ReadyReplicas)
+		}
+		for name, n := range available {
+			floor, watched := floors[name]
+			if watched && n < floor {
+				mu.Lock()
+				breaches = append(breaches, fmt.Sprintf("%s at %s: %d available, floor %d", name, time.Now().Format("15:04:05.0"), n, floor))
+				mu.Unlock()
 			}
 		}
-	}()
+	})
 	return func() []string {
-		close(done)
-		<-stopped
+		stop()
 		mu.Lock()
 		defer mu.Unlock()
 		return breaches
@@ -645,4 +657,65 @@ func runningPodsOf(t *testing.T, ns, server string) []corev1.Pod {
 		}
 	}
 	return out
+}
+
+// podUIDs are the UIDs of a workload's pods (by its instance label), by name.
+func podUIDs(t *testing.T, ns, instance string) map[string]string {
+	t.Helper()
+	var pods corev1.PodList
+	require.NoError(t, kubectl.GetJSON(&pods, "-n", ns, "pods", "-l", labels.Instance+"="+instance))
+	out := map[string]string{}
+	for _, p := range pods.Items {
+		out[p.Name] = string(p.UID)
+	}
+	return out
+}
+
+// watchReadyPods polls a workload's Ready pods every half second until the
+// returned function is called, which returns the fewest seen at once (-1
+// when no poll succeeded).
+func watchReadyPods(ns, instance string) func() int {
+	fewest := -1
+	stop := pollUntilStopped(func() {
+		var pods corev1.PodList
+		if err := kubectl.GetJSON(&pods, "-n", ns, "pods", "-l", labels.Instance+"="+instance); err != nil {
+			return
+		}
+		ready := 0
+		for _, p := range pods.Items {
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil {
+					ready++
+				}
+			}
+		}
+		if fewest < 0 || ready < fewest {
+			fewest = ready
+		}
+	})
+	return func() int {
+		stop()
+		return fewest
+	}
+}
+
+// pollUntilStopped calls poll every half second until the returned stop
+// function is called; stop returns once no poll runs any more.
+func pollUntilStopped(poll func()) (stop func()) {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			poll()
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+	}
 }
