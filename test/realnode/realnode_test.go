@@ -181,8 +181,17 @@ spec:
     volumeMounts: [{name: tmp, mountPath: /tmp}]
   volumes: [{name: tmp, emptyDir: {}}]`, ns))
 	}
-	if _, stderr, err := kubectl.Run([]byte(strings.Join(docs, "\n---\n")), "apply", "-f", "-"); err != nil {
-		return fmt.Errorf("client pods: %w: %s", err, stderr)
+	// A new namespace's default ServiceAccount comes from a controller, a
+	// moment after the namespace: until then the API server refuses pods.
+	for attempt := 0; ; attempt++ {
+		_, stderr, err := kubectl.Run([]byte(strings.Join(docs, "\n---\n")), "apply", "-f", "-")
+		if err == nil {
+			break
+		}
+		if attempt == 30 || !strings.Contains(stderr, `serviceaccount "default" not found`) {
+			return fmt.Errorf("client pods: %w: %s", err, stderr)
+		}
+		time.Sleep(time.Second)
 	}
 	for _, ns := range clientNamespaces {
 		if _, stderr, err := kubectl.Run(nil, "-n", ns, "wait", "--for=condition=Ready", "--timeout=120s", "pod/client"); err != nil {
