@@ -141,6 +141,16 @@ func TestTransformChangesOnlyObjectsWithKubectlEdits(t *testing.T) {
 	require.Len(t, reported, 1)
 	assert.Contains(t, reported[0], "Deployment edited was changed outside the stack: kubectl-set set spec.template.spec.containers[name=s].env[name=E]")
 
+	// The same drift still there under its own digest (the run that
+	// declared it created the object, and a create takes nothing): the
+	// value alternates, so every run shows a change until an update.
+	digest := string(mustAnnotation(t, live, "edited"))
+	for _, stale := range []string{digest, digest + "-again"} {
+		again := liveOf(t, deployment("edited", map[string]string{drift.Annotation: stale}, edited.ManagedFields...))
+		got, _ := transformed(t, again, "edited", nil)
+		assert.NotEqual(t, pulumi.String(stale), got[drift.Annotation], "a drift that outlived its restoration is a change again")
+	}
+
 	got, reported = transformed(t, live, "restored", nil)
 	assert.Equal(t, pulumi.String("0123456789ab"), got[drift.Annotation], "the value it has is declared again")
 	assert.Empty(t, reported)
@@ -187,4 +197,11 @@ func TestKindsCoverEveryRenderedKind(t *testing.T) {
 		}
 	}
 	assert.Greater(t, seen, 100)
+}
+
+func mustAnnotation(t *testing.T, live *drift.Live, name string) pulumi.String {
+	t.Helper()
+	got, _ := transformed(t, live, name, nil)
+	require.NotNil(t, got)
+	return got[drift.Annotation].(pulumi.String)
 }

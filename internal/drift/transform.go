@@ -18,6 +18,10 @@ type Report func(object string, found []Finding)
 //   - with fields a kubectl command changed (Finding.Restored): their
 //     Digest, a new value, so the object is updated and the provider drops
 //     them;
+//     When the object already has that digest (the run that declared it
+//     created the object, adopting a kept one, and a create does not take
+//     the fields), the value alternates with the digest + "-again", so
+//     the change shows at every run until an update has taken them;
 //   - otherwise the value the live object has, if any, so nothing changes.
 //
 // It tells report about every object with findings, restored or not. An
@@ -54,9 +58,19 @@ func Transform(live *Live, report Report) pulumi.ResourceTransform {
 		if len(found) > 0 {
 			report(kind+" "+string(name), found)
 		}
-		value := object.Annotations[Annotation]
+		live := object.Annotations[Annotation]
+		value := live
 		if len(restored) > 0 {
 			value = Digest(restored)
+			if value == live || value+retried == live {
+				// The same fields are still there after a run that
+				// declared this digest: that run created the object
+				// (adopting a kept one), and a create does not take
+				// kubectl's fields; only an update does. Alternate the
+				// value, so that every run shows the change until an
+				// update has taken them.
+				value = retriedValue(value, live)
+			}
 		}
 		if value == "" {
 			return nil
@@ -84,6 +98,17 @@ func Transform(live *Live, report Report) pulumi.ResourceTransform {
 		props["metadata"] = newMetadata
 		return &pulumi.ResourceTransformResult{Props: props, Opts: args.Opts}
 	}
+}
+
+// retried marks the annotation's value on a second attempt at the same
+// restoration.
+const retried = "-again"
+
+func retriedValue(digest, live string) string {
+	if live == digest {
+		return digest + retried
+	}
+	return digest
 }
 
 // kubernetesKind reads an object's API group and kind from its Pulumi type

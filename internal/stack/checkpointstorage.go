@@ -49,10 +49,10 @@ func checkpointStorageChange(ctx context.Context, client kubernetes.Interface, n
 		return "", nil
 	}
 	if sts.Annotations[checkpoint.DeletionPropagation] != checkpoint.Orphan {
-		return "", fmt.Errorf("llm-platform:checkpoint.storage: %s is invalid for now: it changes the checkpoint claim template (%s), which replaces StatefulSet %s, and the one running was deployed by an earlier release without orphaning deletion: "+
-			"pulumi-kubernetes would delete it with its %d pods at once (a delete is not an eviction: the disruption budget does not apply). "+
-			"First run `pulumi up` with checkpoint.storage as deployed (%s): it marks the StatefulSet for orphaning deletion, in place; then change the storage",
-			storageString(string(cp.Storage.Size), cp.Storage.StorageClass, cp.Storage.AccessMode), strings.Join(changes, ", "), names.Checkpoint, sts.Status.Replicas, deployedString(deployed))
+		return "", fmt.Errorf("llm-platform:checkpoint.storage: %s is invalid for now: it changes the checkpoint claim template (%s), which replaces StatefulSet %s, and the one running has no orphaning deletion (%s: %s; deployed by an earlier release, or the annotation was removed): "+
+			"pulumi-kubernetes would delete it with all its pods (%d) at once (a delete is not an eviction: the disruption budget does not apply). "+
+			"First run `pulumi up --refresh` with checkpoint.storage as deployed (%s): it marks the StatefulSet for orphaning deletion, in place; then change the storage",
+			storageString(string(cp.Storage.Size), cp.Storage.StorageClass, cp.Storage.AccessMode), strings.Join(changes, ", "), names.Checkpoint, checkpoint.DeletionPropagation, checkpoint.Orphan, sts.Status.Replicas, deployedString(deployed))
 	}
 	claims, err := client.CoreV1().PersistentVolumeClaims(namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {

@@ -92,9 +92,9 @@ func TestCheckpointStorageChangeOnAnEarlierReleasesStoreIsRefused(t *testing.T) 
 	for _, want := range []string{
 		"llm-platform:checkpoint.storage:",
 		`storageClass "gp3" -> "efs-sc"`,
-		"deployed by an earlier release without orphaning deletion",
-		"with its 3 pods at once",
-		`First run ` + "`pulumi up`" + ` with checkpoint.storage as deployed ({size: 500Gi, storageClass: "gp3", accessMode: ReadWriteOnce})`,
+		"has no orphaning deletion (pulumi.com/deletionPropagationPolicy: orphan; deployed by an earlier release",
+		"with all its pods (3) at once",
+		`First run ` + "`pulumi up --refresh`" + ` with checkpoint.storage as deployed ({size: 500Gi, storageClass: "gp3", accessMode: ReadWriteOnce})`,
 	} {
 		assert.Contains(t, err.Error(), want)
 	}
