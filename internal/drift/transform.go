@@ -58,18 +58,18 @@ func Transform(live *Live, report Report) pulumi.ResourceTransform {
 		if len(found) > 0 {
 			report(kind+" "+string(name), found)
 		}
-		live := object.Annotations[Annotation]
-		value := live
+		current := object.Annotations[Annotation]
+		value := current
 		if len(restored) > 0 {
 			value = Digest(restored)
-			if value == live || value+retried == live {
+			if value == current {
 				// The same fields are still there after a run that
 				// declared this digest: that run created the object
 				// (adopting a kept one), and a create does not take
 				// kubectl's fields; only an update does. Alternate the
 				// value, so that every run shows the change until an
 				// update has taken them.
-				value = retriedValue(value, live)
+				value += retried
 			}
 		}
 		if value == "" {
@@ -103,13 +103,6 @@ func Transform(live *Live, report Report) pulumi.ResourceTransform {
 // retried marks the annotation's value on a second attempt at the same
 // restoration.
 const retried = "-again"
-
-func retriedValue(digest, live string) string {
-	if live == digest {
-		return digest + retried
-	}
-	return digest
-}
 
 // kubernetesKind reads an object's API group and kind from its Pulumi type
 // ("kubernetes:apps/v1:Deployment", "kubernetes:core/v1:Service"): false for

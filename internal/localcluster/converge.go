@@ -124,6 +124,16 @@ func fetches(j batchv1.Job, revision string) bool {
 	return false
 }
 
+// PodReady says whether a pod's Ready condition is True.
+func PodReady(p corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
 // jobState says whether a Job completed, and how far it is.
 func jobState(j batchv1.Job) (bool, string) {
 	completions := int32(1)

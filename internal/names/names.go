@@ -94,8 +94,17 @@ var accessModeCode = map[string]string{
 // CheckpointClaimOf names the claim the checkpoint StatefulSet creates for ordinal i,
 // as the StatefulSet controller derives it.
 func CheckpointClaimOf(ordinal int) string {
-	return CheckpointClaim + "-" + Checkpoint + "-" + strconv.Itoa(ordinal)
+	return checkpointClaimPrefix + strconv.Itoa(ordinal)
 }
+
+// IsCheckpointClaim says whether name is one CheckpointClaimOf gives.
+func IsCheckpointClaim(name string) bool {
+	ordinal, ok := strings.CutPrefix(name, checkpointClaimPrefix)
+	n, err := strconv.Atoi(ordinal)
+	return ok && err == nil && n >= 0 && strconv.Itoa(n) == ordinal
+}
+
+const checkpointClaimPrefix = CheckpointClaim + "-" + Checkpoint + "-"
 
 // PriorityServing and PriorityBatch name the cluster-scoped PriorityClasses;
 // they carry the namespace so two stacks can share a cluster.

@@ -58,19 +58,6 @@ var Previewed = []Access{
 // create (a new object) and a patch (a changed one).
 var Verbs = []string{"get", "create", "patch"}
 
-// Client is a clientset for the cluster the stack's provider talks to:
-// kubeconfig is `kubernetes:kubeconfig`, the file's text (YAML or JSON) or a
-// path to it ("~/" expanded), as the provider takes it; "" means KUBECONFIG
-// or ~/.kube/config. context and cluster select within it. An error never
-// repeats the kubeconfig: it may hold a token.
-func Client(kubeconfig, context, cluster string) (kubernetes.Interface, error) {
-	rc, err := restConfig(kubeconfig, context, cluster)
-	if err != nil {
-		return nil, err
-	}
-	return kubernetes.NewForConfig(rc)
-}
-
 func restConfig(kubeconfig, context, cluster string) (*rest.Config, error) {
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: context}
 	overrides.Context.Cluster = cluster
@@ -111,7 +98,12 @@ type Cluster struct {
 	metadata metadata.Interface
 }
 
-// Connect reaches the cluster as Client does.
+// Connect reaches the cluster the stack's provider talks to: kubeconfig is
+// `kubernetes:kubeconfig`, the file's text (YAML or JSON) or a path to it
+// ("~/" expanded), as the provider takes it; "" means KUBECONFIG or
+// ~/.kube/config. context and cluster select within it. Nothing is sent
+// until a method is called. An error never repeats the kubeconfig: it may
+// hold a token.
 func Connect(kubeconfig, context, cluster string) (*Cluster, error) {
 	rc, err := restConfig(kubeconfig, context, cluster)
 	if err != nil {

@@ -54,15 +54,15 @@ func TestAnUnreachableAPIServerFailsThePreview(t *testing.T) {
 
 // A kubeconfig given as text, YAML or JSON, is read as text; one that is
 // neither a document nor a file is refused without being repeated.
-func TestClientReadsTheKubeconfigAsTheProviderDoes(t *testing.T) {
+func TestConnectReadsTheKubeconfigAsTheProviderDoes(t *testing.T) {
 	const doc = `{"apiVersion":"v1","kind":"Config","clusters":[{"name":"c","cluster":{"server":"https://127.0.0.1:6443"}}],` +
 		`"users":[{"name":"u","user":{"token":"s3cr3t-token"}}],"contexts":[{"name":"x","context":{"cluster":"c","user":"u"}}],"current-context":"x"}`
-	_, err := Client(doc, "", "")
+	_, err := Connect(doc, "", "")
 	assert.NoError(t, err, "JSON text")
-	_, err = Client(`{"apiVersion":"v1","users":[{"name":"u","user":{"token":"s3cr3t-token"}}]}`, "", "")
+	_, err = Connect(`{"apiVersion":"v1","users":[{"name":"u","user":{"token":"s3cr3t-token"}}]}`, "", "")
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "s3cr3t-token", "the error never repeats the kubeconfig")
-	_, err = Client("/nonexistent/kubeconfig", "", "")
+	_, err = Connect("/nonexistent/kubeconfig", "", "")
 	assert.Error(t, err)
 }
 
@@ -82,7 +82,7 @@ func TestClusterUIDIsTheKubeSystemNamespaces(t *testing.T) {
 
 // The address in messages is the API server's, as the kubeconfig gives it.
 func TestServerIsTheAPIServersAddress(t *testing.T) {
-	client, err := Client("apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://10.9.8.7:6443/k8s/clusters/c-1'}}]\ncontexts: [{name: c, context: {cluster: c}}]\ncurrent-context: c\n", "", "")
+	cluster, err := Connect("apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://10.9.8.7:6443/k8s/clusters/c-1'}}]\ncontexts: [{name: c, context: {cluster: c}}]\ncurrent-context: c\n", "", "")
 	require.NoError(t, err)
-	assert.Equal(t, "https://10.9.8.7:6443/k8s/clusters/c-1", Server(client))
+	assert.Equal(t, "https://10.9.8.7:6443/k8s/clusters/c-1", Server(cluster.Kubernetes()))
 }

@@ -67,7 +67,7 @@ func checkpointStorageChange(ctx context.Context, client kubernetes.Interface, n
 	}
 	expandable := map[string]string{} // class -> "" when it allows expansion, else why not
 	for _, c := range claims.Items {
-		if !strings.HasPrefix(c.Name, names.CheckpointClaim+"-"+names.Checkpoint+"-") {
+		if !names.IsCheckpointClaim(c.Name) {
 			continue
 		}
 		have := c.Spec.Resources.Requests[corev1.ResourceStorage]

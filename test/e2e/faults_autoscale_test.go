@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"llm-platform/internal/localcluster"
 	"llm-platform/internal/names"
 )
 
@@ -78,7 +79,7 @@ func TestFaultAutoscalerScalesUpUnderLoad(t *testing.T) {
 		var node corev1.Node
 		require.NoError(t, kubectl.GetJSON(&node, "node", p.Spec.NodeName))
 		assert.Equal(t, cfg.GPUPool.NodeLabelValue, node.Labels[cfg.GPUPool.NodeLabelKey], "pod %s", p.Name)
-		assert.True(t, ready(p), "pod %s is Ready", p.Name)
+		assert.True(t, localcluster.PodReady(p), "pod %s is Ready", p.Name)
 	}
 }
 

@@ -84,15 +84,6 @@ func podsOf(t *testing.T, ns, instance string) []corev1.Pod {
 	return pods.Items
 }
 
-func ready(p corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
 // pollDeployment hands the Deployment to observe four times a second, in the
 // background, until the returned stop is called.
 func pollDeployment(ns, name string, observe func(appsv1.Deployment)) (stop func()) {
@@ -215,7 +206,7 @@ func TestFaultStuckRolloutAndExhaustedBudget(t *testing.T) {
 
 	var unready, healthy []string
 	for _, p := range podsOf(t, ns, llama) {
-		if ready(p) {
+		if localcluster.PodReady(p) {
 			healthy = append(healthy, p.Name)
 		} else {
 			unready = append(unready, p.Name)
@@ -305,7 +296,7 @@ func TestFaultCheckpointPodReturnsWithItsVolume(t *testing.T) {
 	require.NoError(t, err)
 	var back corev1.Pod
 	waitFor(t, "checkpoint-1 to return", time.Minute, func() bool {
-		return kubectl.GetJSON(&back, "-n", ns, "pod", "checkpoint-1") == nil && back.UID != old.UID && ready(back)
+		return kubectl.GetJSON(&back, "-n", ns, "pod", "checkpoint-1") == nil && back.UID != old.UID && localcluster.PodReady(back)
 	})
 	var claim string
 	for _, v := range back.Spec.Volumes {

@@ -81,7 +81,7 @@ func TestLeaderWorkerSetGroupsRunOnTheGPUNodes(t *testing.T) {
 				return false
 			}
 			for _, p := range ps {
-				if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning || !ready(p) {
+				if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning || !localcluster.PodReady(p) {
 					return false
 				}
 			}

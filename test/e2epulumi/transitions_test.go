@@ -683,10 +683,8 @@ func watchReadyPods(ns, instance string) func() int {
 		}
 		ready := 0
 		for _, p := range pods.Items {
-			for _, c := range p.Status.Conditions {
-				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil {
-					ready++
-				}
+			if localcluster.PodReady(p) && p.DeletionTimestamp == nil {
+				ready++
 			}
 		}
 		if fewest < 0 || ready < fewest {

@@ -64,7 +64,7 @@ func TestPodsRunUnderRestrictedOnRealNodes(t *testing.T) {
 				kinds[p.Labels["app.kubernetes.io/name"]] = true
 				return
 			case corev1.PodRunning:
-				require.True(t, ready(p), "Ready")
+				require.True(t, localcluster.PodReady(p), "Ready")
 			default:
 				t.Fatalf("phase %s", p.Status.Phase)
 			}
@@ -180,7 +180,7 @@ func TestStartupProbeGivesUpAfterTheLoadBudget(t *testing.T) {
 	waitFor(t, "every server to load within the budget", 3*time.Minute, func() bool {
 		all := pods(t, ns, "app.kubernetes.io/instance="+name)
 		for _, p := range all {
-			if !slices.Contains(p.Spec.Containers[0].Args, arg) || !ready(p) || p.DeletionTimestamp != nil {
+			if !slices.Contains(p.Spec.Containers[0].Args, arg) || !localcluster.PodReady(p) || p.DeletionTimestamp != nil {
 				return false
 			}
 		}
@@ -221,7 +221,7 @@ func TestStartupProbeGivesUpAfterTheLoadBudget(t *testing.T) {
 	})
 	took := time.Since(start)
 	t.Logf("the slow server was restarted after %s (budget %d s)", took.Round(time.Second), model.ModelLoadBudgetSeconds)
-	assert.False(t, ready(killed), "it never became Ready")
+	assert.False(t, localcluster.PodReady(killed), "it never became Ready")
 	// Not before the budget (a probe too short would kill a model that is
 	// still loading in time), and soon after it.
 	assert.GreaterOrEqual(t, took, time.Duration(model.ModelLoadBudgetSeconds-model.LivenessPeriodSeconds)*time.Second, "not before the load budget")

@@ -218,20 +218,11 @@ func servingPods(t *testing.T, cfg config.Config) []corev1.Pod {
 	t.Helper()
 	var out []corev1.Pod
 	for _, p := range pods(t, cfg.Namespace.Name, "app.kubernetes.io/instance="+names.Inference(cfg.Serving.Models[0].Name)) {
-		if p.DeletionTimestamp == nil && ready(p) {
+		if p.DeletionTimestamp == nil && localcluster.PodReady(p) {
 			out = append(out, p)
 		}
 	}
 	return out
-}
-
-func ready(p corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {

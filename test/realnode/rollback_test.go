@@ -53,7 +53,7 @@ func TestBrokenRolloutIsUndoneByRollingTheFileBack(t *testing.T) {
 		waitFor(t, instance+" back on its image, every pod Ready", 2*time.Minute, func() bool {
 			all := pods(t, ns, "app.kubernetes.io/instance="+instance)
 			for _, p := range all {
-				if p.DeletionTimestamp == nil && (!ready(p) || strings.Contains(p.Spec.Containers[0].Image, ":missing")) {
+				if p.DeletionTimestamp == nil && (!localcluster.PodReady(p) || strings.Contains(p.Spec.Containers[0].Image, ":missing")) {
 					return false
 				}
 			}
